@@ -1,0 +1,1 @@
+//! HTTPS for the emulated org: a certificate generated at start, served with rustls.

@@ -1,0 +1,9 @@
+//! One module per subcommand.
+
+pub mod check;
+pub mod demo;
+pub mod fields;
+pub mod serve;
+pub mod sfsim;
+pub mod sync;
+pub mod token;
