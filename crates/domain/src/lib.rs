@@ -1,1 +1,21 @@
-//! placeholder
+//! The vocabulary of trailspark: evaluations (parsed at the edge), destination and service
+//! settings (parsed from TOML or JSON), outcomes and report lines, and the hint table.
+//! No I/O beyond reading a config file, no async.
+
+pub mod config;
+pub mod email;
+pub mod evaluation;
+pub mod hints;
+pub mod report;
+
+pub use config::{
+    AuthSettings, Config, ConfigError, ConfigProblem, CreateAs, CreateRecords, DestinationSettings,
+    DuplicatePolicy, IntegrationSettings, ObjectMapping, PersonMatch, PropensityMapping,
+    ServerSettings, Slot, WorkerSettings,
+};
+pub use email::{Email, EmailError};
+pub use evaluation::{
+    AccountHint, EvaluatedAt, Evaluation, EvaluationId, FieldError, ParseOptions, Person,
+    Propensity, Score, describe_errors, format_salesforce_datetime, parse_salesforce_datetime,
+};
+pub use report::{Outcome, Reason, Report, ReportError, Warning, WriteAction, WriteReport};
