@@ -1,0 +1,1 @@
+//! Pure builders and parsers for Composite requests carrying queries and sObject Collections.
