@@ -1,17 +1,38 @@
 //! The client: one reqwest connection pool, the current token, single-flight refresh,
-//! retries, limit tracking, and the API surface.
+//! retries with backoff, limit tracking, and the API surface (describe, query, composite
+//! packing of queries and collections writes, identity, limits).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
+use futures::StreamExt;
+use reqwest::header::{self, HeaderMap};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::auth::{self, Token};
+use crate::composite::{self, QueryPage, SubRequest, SubResponse};
 use crate::config::{ApiVersion, ClientConfig};
 use crate::describe::SObjectDescribe;
-use crate::error::Error;
-use crate::limits::{ApiUsage, Limits};
+use crate::error::{ApiError, Error, ErrorClass};
+use crate::limits::{ApiUsage, Limits, parse_limit_info};
 use crate::types::{CollectionWrite, Identity, Record, SaveResult, WriteOptions};
+use crate::{
+    COLLECTION_MAX_RECORDS, COMPOSITE_MAX_HEAVY_SUBREQUESTS, DUPLICATE_RULE_HEADER,
+    LIMIT_INFO_HEADER,
+};
+
+/// Query URLs longer than this go through a Composite request instead: URI plus headers
+/// must stay under 16,384 bytes ([HELP] 000386264; django-salesforce switches at 15,500).
+const MAX_QUERY_URL_CHARS: usize = 15_000;
+
+/// Bytes of a non-JSON error body kept in [`Error::UnexpectedResponse`].
+const SNIPPET_CHARS: usize = 200;
 
 /// HTTP calls made by a client, by kind. `total` counts data API calls as Salesforce counts
-/// them (a Composite request is one call); token requests are not API calls and are
-/// counted apart.
+/// them (a Composite request is one call, retries are calls too); token requests are not
+/// API calls and are counted apart in `token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CallCounts {
     pub total: u64,
@@ -22,6 +43,39 @@ pub struct CallCounts {
     pub token: u64,
 }
 
+#[derive(Debug, Clone, Copy)]
+enum CallKind {
+    Query,
+    Composite,
+    Describe,
+    Other,
+}
+
+#[derive(Default)]
+struct Counters {
+    query: AtomicU64,
+    composite: AtomicU64,
+    describe: AtomicU64,
+    other: AtomicU64,
+    token: AtomicU64,
+}
+
+/// The current session. `generation` increases with every refresh so that requests that
+/// saw an expired token can tell whether someone already replaced it.
+struct Session {
+    access_token: SecretString,
+    instance_url: String,
+    id_url: Option<String>,
+    rotated_refresh_token: Option<SecretString>,
+    generation: u64,
+}
+
+struct CachedDescribe {
+    describe: Arc<SObjectDescribe>,
+    /// `Last-Modified` of the response (or its `Date`), sent back as `If-Modified-Since`.
+    last_modified: Option<String>,
+}
+
 /// A Salesforce REST client. Cheap to clone (shared state behind an `Arc`); `Send + Sync`.
 #[derive(Clone)]
 pub struct Client {
@@ -29,65 +83,313 @@ pub struct Client {
 }
 
 struct Inner {
+    http: reqwest::Client,
     cfg: ClientConfig,
+    session: RwLock<Session>,
+    /// Held while a token request is in flight: one refresh at a time (single flight).
+    refresh_lock: tokio::sync::Mutex<()>,
+    usage: Mutex<Option<ApiUsage>>,
+    counters: Counters,
+    describes: Mutex<HashMap<String, CachedDescribe>>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
+            .field("instance_url", &self.instance_url())
             .field("api_version", &self.inner.cfg.api_version)
+            .field("auth", &self.inner.cfg.auth)
             .finish_non_exhaustive()
     }
 }
 
+/// A successful (2xx or 304) response.
+struct Response {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
+        serde_json::from_slice(&self.body).map_err(|e| Error::Decode(format!("{what}: {e}")))
+    }
+}
+
+/// One logical request (possibly sent several times).
+struct Request<'a> {
+    method: reqwest::Method,
+    /// `/services/...` (joined to the instance URL) or an absolute URL.
+    path: &'a str,
+    body: Option<&'a Value>,
+    headers: Vec<(&'static str, String)>,
+    kind: CallKind,
+    /// Whether retryable failures may be re-sent (see `write_many` for composite writes).
+    retry: bool,
+}
+
+/// Locks a std mutex, recovering the data if a panicking thread poisoned it (the guarded
+/// values are plain caches and counters, always consistent).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Client {
     /// Builds the HTTP client and obtains the first access token (for
-    /// [`crate::TokenSource::AccessToken`] no call is made).
+    /// [`crate::TokenSource::AccessToken`] no call is made). Token requests are retried on
+    /// transient failures like any other request.
     pub async fn connect(cfg: ClientConfig) -> Result<Client, Error> {
-        let _ = cfg;
-        todo!()
+        if cfg.concurrency == 0 {
+            return Err(Error::Config("concurrency must be at least 1".into()));
+        }
+        if cfg.retry.max_attempts == 0 {
+            return Err(Error::Config(
+                "retry.max_attempts must be at least 1".into(),
+            ));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.connect_timeout)
+            .user_agent(cfg.user_agent.clone());
+        for pem in &cfg.extra_root_certs_pem {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| Error::Config(format!("CA certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        let counters = Counters::default();
+        let token = request_token_with_retry(&http, &cfg, &counters, None, true).await?;
+        let inner = Inner {
+            http,
+            session: RwLock::new(Session {
+                access_token: token.access_token,
+                instance_url: token.instance_url,
+                id_url: token.id_url,
+                rotated_refresh_token: token.refresh_token,
+                generation: 0,
+            }),
+            cfg,
+            refresh_lock: tokio::sync::Mutex::new(()),
+            usage: Mutex::new(None),
+            counters,
+            describes: Mutex::new(HashMap::new()),
+        };
+        Ok(Client {
+            inner: Arc::new(inner),
+        })
     }
 
-    /// Field metadata of `object`, fetched once per client and cached.
+    /// Field metadata of `object`, fetched once per client and cached (object names are
+    /// case-insensitive).
     pub async fn describe(&self, object: &str) -> Result<Arc<SObjectDescribe>, Error> {
-        let _ = object;
-        todo!()
+        if let Some(c) = lock(&self.inner.describes).get(&object.to_ascii_lowercase()) {
+            return Ok(c.describe.clone());
+        }
+        self.fetch_describe(object, None).await
     }
 
     /// Re-validates the cached describe with `If-Modified-Since` (304 keeps the cached
-    /// value, same `Arc`); fetches it when not cached.
+    /// value: the same `Arc` comes back); fetches it when not cached.
     pub async fn describe_refresh(&self, object: &str) -> Result<Arc<SObjectDescribe>, Error> {
-        let _ = object;
-        todo!()
+        let since = lock(&self.inner.describes)
+            .get(&object.to_ascii_lowercase())
+            .and_then(|c| c.last_modified.clone());
+        self.fetch_describe(object, since).await
     }
 
-    /// Runs one SOQL query and follows `nextRecordsUrl` until `done`.
+    async fn fetch_describe(
+        &self,
+        object: &str,
+        since: Option<String>,
+    ) -> Result<Arc<SObjectDescribe>, Error> {
+        if object.is_empty()
+            || !object
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(Error::InvalidRequest(format!(
+                "`{object}` is not an sObject API name"
+            )));
+        }
+        let key = object.to_ascii_lowercase();
+        let path = format!(
+            "{}/sobjects/{object}/describe",
+            self.inner.cfg.api_version.data_path()
+        );
+        let mut headers = Vec::new();
+        if let Some(s) = &since {
+            headers.push((header::IF_MODIFIED_SINCE.as_str(), s.clone()));
+        }
+        let resp = self
+            .send(&Request {
+                method: reqwest::Method::GET,
+                path: &path,
+                body: None,
+                headers,
+                kind: CallKind::Describe,
+                retry: true,
+            })
+            .await?;
+        if resp.status == 304 {
+            if let Some(c) = lock(&self.inner.describes).get(&key) {
+                return Ok(c.describe.clone());
+            }
+            // Only possible if the cache was emptied meanwhile: fetch unconditionally.
+            return Box::pin(self.fetch_describe(object, None)).await;
+        }
+        let describe: Arc<SObjectDescribe> = Arc::new(resp.json("describe")?);
+        let last_modified = resp
+            .headers
+            .get(header::LAST_MODIFIED)
+            .or_else(|| resp.headers.get(header::DATE))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        lock(&self.inner.describes).insert(
+            key,
+            CachedDescribe {
+                describe: describe.clone(),
+                last_modified,
+            },
+        );
+        Ok(describe)
+    }
+
+    /// Runs one SOQL query and follows `nextRecordsUrl` until `done`. A statement too long
+    /// for a URL is sent inside a Composite request instead (body, not URL).
     pub async fn query(&self, soql: &str) -> Result<Vec<Record>, Error> {
-        let _ = soql;
-        todo!()
+        let path = composite::query_path(self.inner.cfg.api_version, soql);
+        if path.len() + self.instance_url().len() > MAX_QUERY_URL_CHARS {
+            let mut all = self.query_many(&[soql.to_owned()]).await?;
+            return Ok(all.pop().unwrap_or_default());
+        }
+        let mut records = Vec::new();
+        let mut next = Some(path);
+        while let Some(path) = next.take() {
+            let resp = self
+                .send(&Request {
+                    method: reqwest::Method::GET,
+                    path: &path,
+                    body: None,
+                    headers: Vec::new(),
+                    kind: CallKind::Query,
+                    retry: true,
+                })
+                .await?;
+            let page = QueryPage::parse(resp.json("query result")?)?;
+            next = page.next().map(str::to_owned);
+            records.extend(page.records);
+        }
+        Ok(records)
     }
 
-    /// Runs many SOQL queries packed 5 per Composite request (1 API call each); follows
-    /// `nextRecordsUrl` pages (also packed). Results in input order. Subrequests failing
-    /// with a retryable error are re-run within the retry policy; any other failure fails
-    /// the whole call (queries are all-or-nothing for the caller).
+    /// Runs many SOQL queries packed 5 per Composite request (1 API call each), with the
+    /// configured concurrency; follows `nextRecordsUrl` pages, packing them as further
+    /// subrequests. Results in input order. Subrequests failing with a retryable error
+    /// (e.g. `QUERY_TIMEOUT`) are re-run within the retry policy; any other failure fails
+    /// the whole call (queries are idempotent, so the caller may simply call again).
     pub async fn query_many(&self, soqls: &[String]) -> Result<Vec<Vec<Record>>, Error> {
-        let _ = soqls;
-        todo!()
+        struct Pending {
+            index: usize,
+            url: String,
+            attempt: u32,
+        }
+        let version = self.inner.cfg.api_version;
+        let mut results: Vec<Vec<Record>> = vec![Vec::new(); soqls.len()];
+        let mut pending: Vec<Pending> = soqls
+            .iter()
+            .enumerate()
+            .map(|(index, s)| Pending {
+                index,
+                url: composite::query_path(version, s),
+                attempt: 1,
+            })
+            .collect();
+        while !pending.is_empty() {
+            let mut groups: Vec<Vec<Pending>> = Vec::new();
+            for p in pending.drain(..) {
+                match groups.last_mut() {
+                    Some(g) if g.len() < COMPOSITE_MAX_HEAVY_SUBREQUESTS => g.push(p),
+                    _ => groups.push(vec![p]),
+                }
+            }
+            let answers: Vec<(Vec<Pending>, Result<Vec<SubResponse>, Error>)> =
+                futures::stream::iter(groups)
+                    .map(|group| async move {
+                        let subs: Vec<SubRequest> = group
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| {
+                                composite::query_subrequest(p.url.clone(), format!("q{i}"))
+                            })
+                            .collect();
+                        let r = self.composite(&subs, Vec::new()).await;
+                        (group, r)
+                    })
+                    .buffered(self.inner.cfg.concurrency)
+                    .collect()
+                    .await;
+            let mut backoff_for = 0;
+            for (group, answer) in answers {
+                let subs = answer?;
+                for (p, sub) in group.into_iter().zip(subs) {
+                    if sub.is_success() {
+                        let page = QueryPage::parse(sub.body)?;
+                        if let Some(next) = page.next() {
+                            pending.push(Pending {
+                                index: p.index,
+                                url: next.to_owned(),
+                                attempt: 1,
+                            });
+                        }
+                        results[p.index].extend(page.records);
+                        continue;
+                    }
+                    let err = sub.error();
+                    if err.class() == ErrorClass::Retryable
+                        && p.attempt < self.inner.cfg.retry.max_attempts
+                    {
+                        tracing::warn!(error = %err, attempt = p.attempt, "query subrequest failed; retrying");
+                        backoff_for = backoff_for.max(p.attempt);
+                        pending.push(Pending {
+                            attempt: p.attempt + 1,
+                            ..p
+                        });
+                    } else {
+                        return Err(err);
+                    }
+                }
+            }
+            // Keep each query's pages in order: a query has at most one pending request.
+            pending.sort_by_key(|p| p.index);
+            if backoff_for > 0 {
+                tokio::time::sleep(
+                    self.inner
+                        .cfg
+                        .retry
+                        .delay(backoff_for, rand::random::<f64>()),
+                )
+                .await;
+            }
+        }
+        Ok(results)
     }
 
     /// Sends collection writes (each ≤ 200 records; create = POST, update = PATCH
     /// `/composite/sobjects`, `allOrNone:false`) packed 5 per Composite request, run with
     /// the configured concurrency. Results per op in input order, per record by position.
     ///
-    /// - A subrequest answered with a non-2xx `httpStatusCode` gives that op `Err` (typed).
+    /// - A subrequest answered with a non-2xx `httpStatusCode` gives that op `Err` (typed,
+    ///   e.g. `Error::Api` with the subrequest's status and error array).
     /// - An op with more than 200 records gives that op `Err(Error::InvalidRequest)`
     ///   without sending it; an op with no records gives `Ok(vec![])`.
     /// - A Composite request failing at the HTTP level (no per-record results came back) is
     ///   retried as a whole when retryable, so delivery is **at least once**: a create whose
     ///   response was lost may be sent again. The delivery engine protects creates by
-    ///   re-looking-up before a retried create. When retries are exhausted each op of that
-    ///   Composite gets the error.
+    ///   re-looking-up before a retried create. Per-record failures (e.g. a record's
+    ///   `UNABLE_TO_LOCK_ROW`) are *not* retried here: they are results for the caller.
+    ///   When retries are exhausted each op of that Composite gets the error.
     /// - Outer `Err`: no Composite request produced any per-record result (nothing was
     ///   written as far as the client knows); it is the first request's error.
     pub async fn write_many(
@@ -95,42 +397,458 @@ impl Client {
         ops: Vec<CollectionWrite>,
         opts: WriteOptions,
     ) -> Result<Vec<Result<Vec<SaveResult>, Error>>, Error> {
-        let _ = (ops, opts);
-        todo!()
+        let version = self.inner.cfg.api_version;
+        let mut results: Vec<Option<Result<Vec<SaveResult>, Error>>> = vec![None; ops.len()];
+        let mut to_send: Vec<(usize, &CollectionWrite)> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            if op.records.is_empty() {
+                results[i] = Some(Ok(Vec::new()));
+            } else if op.records.len() > COLLECTION_MAX_RECORDS {
+                results[i] = Some(Err(Error::InvalidRequest(format!(
+                    "{} records in one collection write; Salesforce accepts at most {COLLECTION_MAX_RECORDS}",
+                    op.records.len()
+                ))));
+            } else {
+                to_send.push((i, op));
+            }
+        }
+        let top_headers: Vec<(&'static str, String)> = if opts.allow_duplicate_save {
+            vec![(DUPLICATE_RULE_HEADER, "allowSave=true".to_owned())]
+        } else {
+            Vec::new()
+        };
+        let answers: Vec<(Vec<usize>, Result<Vec<SubResponse>, Error>)> =
+            futures::stream::iter(to_send.chunks(COMPOSITE_MAX_HEAVY_SUBREQUESTS))
+                .map(|group| {
+                    let top_headers = top_headers.clone();
+                    async move {
+                        let subs: Vec<SubRequest> = group
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (_, op))| {
+                                composite::write_subrequest(
+                                    version,
+                                    op,
+                                    format!("w{i}"),
+                                    opts.allow_duplicate_save,
+                                )
+                            })
+                            .collect();
+                        let r = self.composite(&subs, top_headers).await;
+                        (group.iter().map(|(i, _)| *i).collect(), r)
+                    }
+                })
+                .buffered(self.inner.cfg.concurrency)
+                .collect()
+                .await;
+        let mut first_err = None;
+        let mut any_answered = false;
+        for (indices, answer) in answers {
+            match answer {
+                Err(e) => {
+                    for &i in &indices {
+                        results[i] = Some(Err(e.clone()));
+                    }
+                    first_err.get_or_insert(e);
+                }
+                Ok(subs) => {
+                    any_answered = true;
+                    for (&i, sub) in indices.iter().zip(subs) {
+                        results[i] = Some(save_results(&ops[i], sub));
+                    }
+                }
+            }
+        }
+        if let (false, Some(e)) = (any_answered, first_err) {
+            return Err(e);
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::Decode("write result missing".into()))))
+            .collect())
     }
 
-    /// Who we are connected as (`/services/oauth2/userinfo`).
+    /// One Composite request (retried as a whole on HTTP-level retryable failures).
+    async fn composite(
+        &self,
+        subs: &[SubRequest],
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<Vec<SubResponse>, Error> {
+        let body = composite::composite_body(subs);
+        let path = format!("{}/composite", self.inner.cfg.api_version.data_path());
+        let resp = self
+            .send(&Request {
+                method: reqwest::Method::POST,
+                path: &path,
+                body: Some(&body),
+                headers,
+                kind: CallKind::Composite,
+                retry: true,
+            })
+            .await?;
+        composite::parse_composite_response(subs, &resp.body)
+    }
+
+    /// Who we are connected as: `/services/oauth2/userinfo` on the instance, falling back
+    /// to the identity URL from the token response when userinfo is not served.
     pub async fn identity(&self) -> Result<Identity, Error> {
-        todo!()
+        let userinfo = self
+            .send(&Request {
+                method: reqwest::Method::GET,
+                path: "/services/oauth2/userinfo",
+                body: None,
+                headers: Vec::new(),
+                kind: CallKind::Other,
+                retry: true,
+            })
+            .await;
+        let resp = match userinfo {
+            Ok(r) => r,
+            Err(e) if e.http_status() == Some(404) => {
+                let Some(id_url) = read_session(&self.inner.session).id_url.clone() else {
+                    return Err(e);
+                };
+                self.send(&Request {
+                    method: reqwest::Method::GET,
+                    path: &id_url,
+                    body: None,
+                    headers: Vec::new(),
+                    kind: CallKind::Other,
+                    retry: true,
+                })
+                .await?
+            }
+            Err(e) => return Err(e),
+        };
+        resp.json("identity")
     }
 
-    /// `GET /limits`.
+    /// `GET /limits` (needs "View Setup and Configuration").
     pub async fn limits(&self) -> Result<Limits, Error> {
-        todo!()
+        let path = format!("{}/limits", self.inner.cfg.api_version.data_path());
+        let resp = self
+            .send(&Request {
+                method: reqwest::Method::GET,
+                path: &path,
+                body: None,
+                headers: Vec::new(),
+                kind: CallKind::Other,
+                retry: true,
+            })
+            .await?;
+        let v: Value = resp.json("limits")?;
+        Limits::from_json(&v).ok_or_else(|| Error::Decode("limits: not an object".into()))
     }
 
     /// The latest `Sforce-Limit-Info` `api-usage` seen on any response.
     pub fn api_usage(&self) -> Option<ApiUsage> {
-        todo!()
+        *lock(&self.inner.usage)
     }
 
-    /// Data API calls this client made (composite = 1), including retries and refresh
-    /// retries.
+    /// Data API calls this client made (composite = 1), retries included.
     pub fn calls_made(&self) -> u64 {
-        todo!()
+        self.call_counts().total
     }
 
     /// Calls by kind.
     pub fn call_counts(&self) -> CallCounts {
-        todo!()
+        let c = &self.inner.counters;
+        let query = c.query.load(Ordering::Relaxed);
+        let composite = c.composite.load(Ordering::Relaxed);
+        let describe = c.describe.load(Ordering::Relaxed);
+        let other = c.other.load(Ordering::Relaxed);
+        CallCounts {
+            total: query + composite + describe + other,
+            query,
+            composite,
+            describe,
+            other,
+            token: c.token.load(Ordering::Relaxed),
+        }
     }
 
     /// Base URL of data calls (from the token response).
     pub fn instance_url(&self) -> String {
-        todo!()
+        read_session(&self.inner.session).instance_url.clone()
     }
 
     pub fn api_version(&self) -> ApiVersion {
         self.inner.cfg.api_version
+    }
+
+    /// Sends `req`, refreshing the token once on `INVALID_SESSION_ID` and retrying
+    /// retryable failures with jittered exponential backoff.
+    async fn send(&self, req: &Request<'_>) -> Result<Response, Error> {
+        let policy = &self.inner.cfg.retry;
+        let mut attempt = 1;
+        let mut refreshed = false;
+        loop {
+            let (token, instance_url, generation) = {
+                let s = read_session(&self.inner.session);
+                (s.access_token.clone(), s.instance_url.clone(), s.generation)
+            };
+            let err = match self.send_once(req, &token, &instance_url).await {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            match err.class() {
+                ErrorClass::Refresh if !refreshed => {
+                    refreshed = true;
+                    self.refresh(generation).await?;
+                }
+                ErrorClass::Retryable if req.retry && attempt < policy.max_attempts => {
+                    let delay = policy.delay(attempt, rand::random::<f64>());
+                    tracing::warn!(error = %err, attempt, ?delay, "Salesforce call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                _ => return Err(err),
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        req: &Request<'_>,
+        token: &SecretString,
+        instance_url: &str,
+    ) -> Result<Response, Error> {
+        let url = if req.path.starts_with('/') {
+            format!("{instance_url}{}", req.path)
+        } else {
+            req.path.to_owned()
+        };
+        let mut rb = self
+            .inner
+            .http
+            .request(req.method.clone(), url)
+            .bearer_auth(token.expose_secret())
+            .header(header::ACCEPT, "application/json");
+        for (k, v) in &req.headers {
+            rb = rb.header(*k, v);
+        }
+        if let Some(b) = req.body {
+            rb = rb.json(b);
+        }
+        self.count(req.kind);
+        let resp = rb.send().await.map_err(|e| Error::transport(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        if let Some(u) = headers
+            .get(LIMIT_INFO_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_limit_info)
+        {
+            *lock(&self.inner.usage) = Some(u);
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::transport(&e))?
+            .to_vec();
+        tracing::debug!(method = %req.method, kind = ?req.kind, status, "Salesforce call");
+        if (200..300).contains(&status) || status == 304 {
+            return Ok(Response {
+                status,
+                headers,
+                body,
+            });
+        }
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        Err(error_from_body(status, content_type, &body))
+    }
+
+    /// Single-flight refresh: the first request to see an expired token fetches a new one
+    /// while holding `refresh_lock`; the others wait on the lock, then see a newer
+    /// generation and reuse that token instead of fetching again.
+    async fn refresh(&self, seen_generation: u64) -> Result<(), Error> {
+        let _guard = self.inner.refresh_lock.lock().await;
+        let rotated = {
+            let s = read_session(&self.inner.session);
+            if s.generation != seen_generation {
+                return Ok(());
+            }
+            s.rotated_refresh_token.clone()
+        };
+        tracing::info!("Salesforce session expired; requesting a new access token");
+        let token = request_token_with_retry(
+            &self.inner.http,
+            &self.inner.cfg,
+            &self.inner.counters,
+            rotated.as_ref(),
+            false,
+        )
+        .await?;
+        let mut s = self
+            .inner
+            .session
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        s.access_token = token.access_token;
+        s.instance_url = token.instance_url;
+        if token.id_url.is_some() {
+            s.id_url = token.id_url;
+        }
+        if token.refresh_token.is_some() {
+            s.rotated_refresh_token = token.refresh_token;
+        }
+        s.generation += 1;
+        Ok(())
+    }
+
+    fn count(&self, kind: CallKind) {
+        let c = &self.inner.counters;
+        let counter = match kind {
+            CallKind::Query => &c.query,
+            CallKind::Composite => &c.composite,
+            CallKind::Describe => &c.describe,
+            CallKind::Other => &c.other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn read_session(s: &RwLock<Session>) -> std::sync::RwLockReadGuard<'_, Session> {
+    s.read().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn request_token_with_retry(
+    http: &reqwest::Client,
+    cfg: &ClientConfig,
+    counters: &Counters,
+    rotated: Option<&SecretString>,
+    initial: bool,
+) -> Result<Token, Error> {
+    let mut attempt = 1;
+    loop {
+        if !matches!(cfg.auth, crate::TokenSource::AccessToken { .. }) {
+            counters.token.fetch_add(1, Ordering::Relaxed);
+        }
+        match auth::request_token(http, &cfg.auth, rotated, initial).await {
+            Ok(t) => return Ok(t),
+            Err(e) if e.class() == ErrorClass::Retryable && attempt < cfg.retry.max_attempts => {
+                let delay = cfg.retry.delay(attempt, rand::random::<f64>());
+                tracing::warn!(error = %e, attempt, ?delay, "token request failed; retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Parses each save result of one collections subresponse, checking the count (results
+/// are matched to records by position).
+fn save_results(op: &CollectionWrite, sub: SubResponse) -> Result<Vec<SaveResult>, Error> {
+    if !sub.is_success() {
+        return Err(sub.error());
+    }
+    let results: Vec<SaveResult> = serde_json::from_value(sub.body)
+        .map_err(|e| Error::Decode(format!("collection results: {e}")))?;
+    if results.len() != op.records.len() {
+        return Err(Error::Decode(format!(
+            "{} results for {} records in a collection write",
+            results.len(),
+            op.records.len()
+        )));
+    }
+    Ok(results)
+}
+
+/// The typed error of a non-success response body: Salesforce's error array, a single
+/// error object, or (HTML, empty, other) an [`Error::UnexpectedResponse`].
+pub(crate) fn error_from_body(status: u16, content_type: &str, body: &[u8]) -> Error {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| error_from_json(status, &v))
+        .unwrap_or_else(|| unexpected(status, content_type, body))
+}
+
+/// `[{"message","errorCode","fields"}]` (or one such object) → [`Error::Api`].
+pub(crate) fn error_from_json(status: u16, v: &Value) -> Option<Error> {
+    let parse_one = |e: &Value| -> Option<ApiError> {
+        e.get("errorCode")?.as_str()?;
+        serde_json::from_value(e.clone()).ok()
+    };
+    let errors: Vec<ApiError> = match v {
+        Value::Array(items) => items.iter().map(parse_one).collect::<Option<Vec<_>>>()?,
+        Value::Object(_) => vec![parse_one(v)?],
+        _ => return None,
+    };
+    if errors.is_empty() {
+        return None;
+    }
+    Some(Error::Api { status, errors })
+}
+
+pub(crate) fn unexpected(status: u16, content_type: &str, body: &[u8]) -> Error {
+    Error::UnexpectedResponse {
+        status,
+        content_type: content_type.to_owned(),
+        snippet: snippet(body),
+    }
+}
+
+/// The start of a body, whitespace collapsed, for error messages.
+pub(crate) fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let collapsed: Vec<&str> = text.split_whitespace().collect();
+    let joined = collapsed.join(" ");
+    if joined.chars().count() > SNIPPET_CHARS {
+        let cut: String = joined.chars().take(SNIPPET_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_typed() {
+        let e = error_from_body(
+            401,
+            "application/json",
+            br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#,
+        );
+        assert_eq!(e.error_code(), Some("INVALID_SESSION_ID"));
+        assert_eq!(e.class(), ErrorClass::Refresh);
+        let e = error_from_body(
+            400,
+            "application/json",
+            br#"[{"message":"Required fields are missing: [Name]","errorCode":"REQUIRED_FIELD_MISSING","fields":["Name"]}]"#,
+        );
+        assert!(
+            matches!(&e, Error::Api { errors, .. } if errors[0].fields == vec!["Name".to_string()])
+        );
+        let html = error_from_body(
+            503,
+            "text/html",
+            b"<html>\n  <body>Down for   maintenance</body></html>",
+        );
+        assert_eq!(
+            html,
+            Error::UnexpectedResponse {
+                status: 503,
+                content_type: "text/html".into(),
+                snippet: "<html> <body>Down for maintenance</body></html>".into()
+            }
+        );
+        assert_eq!(html.class(), ErrorClass::Retryable);
+        let empty = error_from_body(502, "", b"");
+        assert_eq!(empty.class(), ErrorClass::Retryable);
+        let odd_json = error_from_body(400, "application/json", br#"{"foo":1}"#);
+        assert!(matches!(odd_json, Error::UnexpectedResponse { .. }));
+    }
+
+    #[test]
+    fn snippet_is_bounded() {
+        let long = "x".repeat(1000);
+        assert_eq!(snippet(long.as_bytes()).chars().count(), SNIPPET_CHARS + 1);
     }
 }

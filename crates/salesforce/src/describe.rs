@@ -226,7 +226,7 @@ mod tests {
     /// `docs/salesforce-api.md` §3.3) plus keys this client does not know.
     #[test]
     fn parses_real_describe_json_ignoring_unknown_keys() {
-        let json = serde_json::json!({
+        let json = r#"{
             "name": "Lead", "label": "Lead", "custom": false, "createable": true, "updateable": true,
             "queryable": true, "keyPrefix": "00Q", "activateable": false, "sobjectDescribeOption": "FULL",
             "urls": {"describe": "/services/data/v62.0/sobjects/Lead/describe"},
@@ -252,8 +252,8 @@ mod tests {
                 {"name":"LastName","type":"string","length":80,"createable":true,"nillable":false},
                 {"name":"Geo","type":"somethingNew"}
             ]
-        });
-        let d: SObjectDescribe = serde_json::from_value(json).unwrap();
+        }"#;
+        let d: SObjectDescribe = serde_json::from_str(json).unwrap();
         assert_eq!(d.key_prefix.as_deref(), Some("00Q"));
         let street = d.field("billingstreet").unwrap();
         assert_eq!(street.field_type, FieldType::TextArea);

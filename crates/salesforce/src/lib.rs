@@ -45,3 +45,81 @@ pub const DUPLICATE_RULE_HEADER: &str = "Sforce-Duplicate-Rule-Header";
 
 /// The response header carrying `api-usage=used/max` ([REST] headers_api_usage).
 pub const LIMIT_INFO_HEADER: &str = "Sforce-Limit-Info";
+
+#[cfg(test)]
+mod secret_tests {
+    //! Secrets must never reach logs: `Debug` of configuration, client and errors is checked
+    //! for the secret values themselves.
+    use super::*;
+
+    const SECRETS: [&str; 4] = [
+        "REFRESH-SEKRIT",
+        "CLIENT-SEKRIT",
+        "PEM-SEKRIT",
+        "ACCESS-SEKRIT",
+    ];
+
+    fn assert_clean(text: &str) {
+        for s in SECRETS {
+            assert!(!text.contains(s), "secret {s} leaked in: {text}");
+        }
+    }
+
+    #[test]
+    fn config_debug_redacts_every_token_source() {
+        let sources = vec![
+            TokenSource::RefreshToken {
+                login_url: LoginUrl::production(),
+                client_id: "cid".into(),
+                client_secret: Some(SecretString::from("CLIENT-SEKRIT")),
+                refresh_token: SecretString::from("REFRESH-SEKRIT"),
+            },
+            TokenSource::JwtBearer {
+                login_url: LoginUrl::sandbox(),
+                client_id: "cid".into(),
+                username: "u@x.com".into(),
+                private_key_pem: SecretString::from("PEM-SEKRIT"),
+                audience: None,
+            },
+            TokenSource::ClientCredentials {
+                login_url: LoginUrl::my_domain("acme").unwrap(),
+                client_id: "cid".into(),
+                client_secret: SecretString::from("CLIENT-SEKRIT"),
+            },
+            TokenSource::AccessToken {
+                instance_url: "https://acme.my.salesforce.com".into(),
+                access_token: SecretString::from("ACCESS-SEKRIT"),
+            },
+        ];
+        for s in sources {
+            let cfg = ClientConfig::new(s);
+            let dbg = format!("{cfg:?} {cfg:#?}");
+            assert!(dbg.contains("cid") || dbg.contains("acme"), "{dbg}");
+            assert_clean(&dbg);
+        }
+    }
+
+    #[tokio::test]
+    async fn client_and_error_debug_redact_secrets() {
+        let client = Client::connect(ClientConfig::new(TokenSource::AccessToken {
+            instance_url: "http://127.0.0.1:9".into(),
+            access_token: SecretString::from("ACCESS-SEKRIT"),
+        }))
+        .await
+        .unwrap();
+        let dbg = format!("{client:?}");
+        assert!(dbg.contains("127.0.0.1:9"));
+        assert_clean(&dbg);
+        // A call to a closed port: the transport error must not carry the bearer token.
+        let mut cfg = ClientConfig::new(TokenSource::AccessToken {
+            instance_url: "http://127.0.0.1:9".into(),
+            access_token: SecretString::from("ACCESS-SEKRIT"),
+        });
+        cfg.retry = RetryPolicy::none();
+        let client = Client::connect(cfg).await.unwrap();
+        let err = client.limits().await.unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Retryable);
+        assert_clean(&format!("{err} {err:?}"));
+        assert_clean(&format!("{:?}", Error::CannotRefresh));
+    }
+}
