@@ -1,1 +1,21 @@
-//! placeholder
+//! Delivery: lookup → plan → write → outcomes (architecture.md).
+//!
+//! [`plan()`] is a pure function holding every delivery rule of product.md; [`lookup`],
+//! [`write`] and [`Destination`] are the imperative shell around it that talks to
+//! Salesforce; [`check()`] is the preflight of the settings against the org's metadata.
+
+pub mod check;
+pub mod destination;
+pub mod lookup;
+pub mod meta;
+pub mod plan;
+pub mod rows;
+pub mod write;
+
+pub use check::{Problem, check, check_with_metadata};
+pub use destination::{
+    DEFAULT_CONCURRENCY, DeliverOptions, DeliveryError, Destination, object_meta, outcomes,
+};
+pub use meta::{FieldKind, FieldMeta, Metadata, ObjectMeta, SObject, compatible, compatible_types};
+pub use plan::{Plan, PlannedWrite, plan};
+pub use rows::{AccountRow, ContactRow, LeadRow, Lookup, Values};

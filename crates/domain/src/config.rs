@@ -633,13 +633,11 @@ impl Walker {
             }
         }
         let mut destination = None;
-        if let Some(dv) = root.get("destinations") {
-            if let Some(d) = self.table(dv, "destinations", &["salesforce"]) {
-                if let Some(sf) = d.get("salesforce") {
+        if let Some(dv) = root.get("destinations")
+            && let Some(d) = self.table(dv, "destinations", &["salesforce"])
+                && let Some(sf) = d.get("salesforce") {
                     destination = self.destination(sf, "destinations.salesforce");
                 }
-            }
-        }
         Some(Config {
             server,
             integrations,

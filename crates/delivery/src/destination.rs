@@ -1,0 +1,302 @@
+//! The Salesforce destination: settings + client + cached field metadata, and `deliver`,
+//! which runs lookup → plan → write → outcomes for one batch and never loses an evaluation.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use domain::{DestinationSettings, Evaluation, Outcome, Report, ReportError};
+use salesforce::{Client, SObjectDescribe};
+
+use crate::lookup::{LookupError, lookup};
+use crate::meta::{FieldKind, FieldMeta, Metadata, ObjectMeta, SObject};
+use crate::plan::{Plan, plan};
+use crate::rows::Lookup;
+use crate::write::{WriteResult, execute, report_error};
+
+/// Composite requests in flight at once per batch unless told otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// How to deliver one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliverOptions {
+    /// Look up and plan, write nothing; reports carry `dry_run: true`.
+    pub dry_run: bool,
+    /// Composite write requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for DeliverOptions {
+    fn default() -> Self {
+        DeliverOptions {
+            dry_run: false,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+/// Errors constructing a destination.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("Salesforce: {0}")]
+    Salesforce(#[from] salesforce::Error),
+}
+
+/// A configured Salesforce destination.
+pub struct Destination {
+    settings: DestinationSettings,
+    client: Client,
+    /// Describes of Lead, Contact and Account, fetched once (lazily, so a disabled
+    /// destination makes no API call at all).
+    metadata: Mutex<Option<Arc<Metadata>>>,
+}
+
+impl Destination {
+    /// No API call is made here.
+    pub async fn new(
+        settings: DestinationSettings,
+        client: Client,
+    ) -> Result<Destination, DeliveryError> {
+        Ok(Destination {
+            settings,
+            client,
+            metadata: Mutex::new(None),
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn settings(&self) -> &DestinationSettings {
+        &self.settings
+    }
+
+    /// Field metadata of the three objects (cached after the first call).
+    pub async fn metadata(&self) -> Result<Arc<Metadata>, salesforce::Error> {
+        let mut guard = self.metadata.lock().await;
+        if let Some(m) = guard.as_ref() {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(load_metadata(&self.client, &self.settings).await?);
+        *guard = Some(m.clone());
+        Ok(m)
+    }
+
+    /// One report per evaluation, in batch order. Whatever goes wrong, every evaluation gets
+    /// a report: a failure before any write (metadata, lookup) fails the whole batch with
+    /// the error, `transient` when a later attempt may succeed.
+    pub async fn deliver(&self, batch: &[Evaluation], opts: DeliverOptions) -> Vec<Report> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let mut reports = if !self.settings.enabled {
+            plan(
+                batch,
+                &Lookup::default(),
+                &self.settings,
+                &Metadata::default(),
+            )
+            .reports
+        } else {
+            self.deliver_enabled(batch, opts).await
+        };
+        if opts.dry_run {
+            for r in &mut reports {
+                r.dry_run = true;
+            }
+        }
+        reports
+    }
+
+    async fn deliver_enabled(&self, batch: &[Evaluation], opts: DeliverOptions) -> Vec<Report> {
+        let meta = match self.metadata().await {
+            Ok(m) => m,
+            Err(e) => return fail_all(batch, report_error(&e)),
+        };
+        let found = match lookup(&self.client, batch, &self.settings, &meta).await {
+            Ok(l) => l,
+            Err(LookupError::Salesforce(e)) => return fail_all(batch, report_error(&e)),
+            Err(e @ LookupError::Chunk(_)) => {
+                return fail_all(
+                    batch,
+                    ReportError::from_code(domain::hints::UNEXPECTED_RESPONSE, &e.to_string()),
+                );
+            }
+        };
+        let planned = plan(batch, &found, &self.settings, &meta);
+        if opts.dry_run || planned.writes.is_empty() {
+            return planned.reports;
+        }
+        let results = execute(
+            &self.client,
+            &planned.writes,
+            opts.concurrency,
+            self.settings.allow_duplicate_save,
+        )
+        .await;
+        outcomes(planned, &results)
+    }
+}
+
+fn fail_all(batch: &[Evaluation], err: ReportError) -> Vec<Report> {
+    batch
+        .iter()
+        .map(|e| Report::failed(e.id.as_str(), e.email.normalized(), err.clone()))
+        .collect()
+}
+
+/// Per-record results mapped back to per-evaluation reports: an evaluation fails when any
+/// of its writes failed (the first failure is its error; writes that went through stay
+/// listed); created records get their new ids.
+pub fn outcomes(plan: Plan, results: &[WriteResult]) -> Vec<Report> {
+    let Plan {
+        reports,
+        report_writes,
+        ..
+    } = plan;
+    reports
+        .into_iter()
+        .zip(report_writes)
+        .map(|(mut report, idx)| {
+            let mut kept = Vec::new();
+            let mut failure: Option<ReportError> = None;
+            for (w, i) in report.writes.drain(..).zip(idx) {
+                match results.get(i) {
+                    Some(WriteResult::Ok(id)) => {
+                        let mut w = w;
+                        if w.id.is_none() {
+                            w.id = id.clone();
+                        }
+                        kept.push(w);
+                    }
+                    Some(WriteResult::Failed(e)) => {
+                        failure.get_or_insert_with(|| e.clone());
+                    }
+                    None => {
+                        failure.get_or_insert_with(|| {
+                            ReportError::from_code(
+                                domain::hints::NO_RESULT,
+                                "no result for this record",
+                            )
+                        });
+                    }
+                }
+            }
+            report.writes = kept;
+            if let Some(e) = failure {
+                report.outcome = Outcome::Failed;
+                report.reason = None;
+                report.error = Some(e);
+            }
+            report
+        })
+        .collect()
+}
+
+/// Which objects a destination reads: Lead and Contact always, Account when propensity or
+/// contact creation needs it.
+pub fn objects_needed(s: &DestinationSettings) -> Vec<SObject> {
+    let mut v = vec![SObject::Lead, SObject::Contact];
+    if s.propensity.account_field.is_some() || s.create_as == domain::CreateAs::Contact {
+        v.push(SObject::Account);
+    }
+    v
+}
+
+async fn load_metadata(
+    client: &Client,
+    s: &DestinationSettings,
+) -> Result<Metadata, salesforce::Error> {
+    let mut m = Metadata::default();
+    for o in objects_needed(s) {
+        let d = client.describe(o.as_str()).await?;
+        let om = object_meta(&d);
+        match o {
+            SObject::Lead => m.lead = om,
+            SObject::Contact => m.contact = om,
+            SObject::Account => m.account = om,
+        }
+    }
+    Ok(m)
+}
+
+/// The planner's view of a describe result.
+pub fn object_meta(d: &SObjectDescribe) -> ObjectMeta {
+    ObjectMeta::new(
+        d.fields
+            .iter()
+            .map(|f| FieldMeta {
+                name: f.name.clone(),
+                label: f.label.clone(),
+                kind: FieldKind::from_describe(f.field_type.as_str()),
+                length: f.length,
+                createable: f.createable && !f.calculated,
+                updateable: f.updateable && !f.calculated,
+                picklist_values: f.picklist_values.clone(),
+                restricted_picklist: f.restricted_picklist,
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::PlannedWrite;
+    use domain::{Reason, WriteAction, WriteReport};
+    use serde_json::Map;
+
+    fn planned(n: usize) -> Plan {
+        let mut reports = Vec::new();
+        let mut writes = Vec::new();
+        let mut report_writes = Vec::new();
+        for i in 0..n {
+            let mut r = Report::new(&format!("e{i}"), "a@x.com", Outcome::Created);
+            r.writes.push(WriteReport {
+                object: "Lead".into(),
+                id: None,
+                action: WriteAction::Create,
+                fields: Map::new(),
+            });
+            reports.push(r);
+            report_writes.push(vec![writes.len()]);
+            writes.push(PlannedWrite {
+                object: SObject::Lead,
+                action: WriteAction::Create,
+                id: None,
+                fields: Map::new(),
+                family: format!("new:{i}"),
+                evaluation: i,
+            });
+        }
+        let mut skipped = Report::new("s", "b@x.com", Outcome::Skipped);
+        skipped.reason = Some(Reason::NoMatch);
+        reports.push(skipped);
+        report_writes.push(vec![]);
+        Plan {
+            writes,
+            reports,
+            report_writes,
+        }
+    }
+
+    #[test]
+    fn outcomes_fill_created_ids_and_fail_with_the_error() {
+        let results = vec![
+            WriteResult::Ok(Some("00Qnew".into())),
+            WriteResult::Failed(ReportError::from_code(
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                "Company needed",
+            )),
+        ];
+        let r = outcomes(planned(2), &results);
+        assert_eq!(r.len(), 3, "never loses an evaluation");
+        assert_eq!(r[0].outcome, Outcome::Created);
+        assert_eq!(r[0].writes[0].id.as_deref(), Some("00Qnew"));
+        assert_eq!(r[1].outcome, Outcome::Failed);
+        assert!(r[1].writes.is_empty());
+        assert!(r[1].error.as_ref().unwrap().hint.contains("Company needed"));
+        assert_eq!(r[2].outcome, Outcome::Skipped);
+    }
+}

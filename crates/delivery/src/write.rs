@@ -1,0 +1,425 @@
+//! Write: planned record writes → sObject Collections (≤ 200 records) packed 5 per
+//! Composite request (≤ 1,000 records per API call). Records of one family (a parent Account
+//! and its Contacts) always travel in the same Composite request, where Salesforce runs the
+//! subrequests one after another, so two concurrent requests never fight over the Account's
+//! row lock (UNABLE_TO_LOCK_ROW). Composite requests run with bounded concurrency.
+
+use std::collections::HashMap;
+
+use futures::StreamExt;
+use serde_json::{Map, Value};
+
+use domain::{ReportError, WriteAction, hints};
+use salesforce::{
+    COLLECTION_MAX_RECORDS, COMPOSITE_MAX_HEAVY_SUBREQUESTS, Client, CollectionWrite, ErrorClass,
+    Record, SaveResult, WriteOptions,
+};
+
+use crate::plan::PlannedWrite;
+
+/// Records one Composite request can carry: 5 collections of 200.
+pub const COMPOSITE_MAX_RECORDS: usize = COLLECTION_MAX_RECORDS * COMPOSITE_MAX_HEAVY_SUBREQUESTS;
+
+/// One Composite request's worth of collections; each op lists the plan indices of its
+/// records in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub ops: Vec<(CollectionWrite, Vec<usize>)>,
+}
+
+/// The Composite requests of one write phase: `parallel` ones may run concurrently; the
+/// `sequential` ones (chunks of a family larger than one request) run one after another.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Layout {
+    pub parallel: Vec<Group>,
+    pub sequential: Vec<Group>,
+}
+
+/// The collections record body: `attributes.type`, `Id` for updates, then the fields.
+pub fn record_body(w: &PlannedWrite) -> Record {
+    let mut r = Map::new();
+    r.insert(
+        "attributes".into(),
+        serde_json::json!({"type": w.object.as_str()}),
+    );
+    if let (WriteAction::Update, Some(id)) = (w.action, w.id.as_ref()) {
+        r.insert("Id".into(), Value::String(id.clone()));
+    }
+    for (k, v) in &w.fields {
+        r.insert(k.clone(), v.clone());
+    }
+    r
+}
+
+/// Lays out the writes of one action: families packed whole into Composite requests
+/// (first-fit, largest family first), each request's records chunked into collections.
+pub fn layout(writes: &[PlannedWrite], indices: &[usize], action: WriteAction) -> Layout {
+    let mut families: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut pos: HashMap<&str, usize> = HashMap::new();
+    for &i in indices {
+        let fam = writes[i].family.as_str();
+        match pos.get(fam) {
+            Some(&p) => families[p].1.push(i),
+            None => {
+                pos.insert(fam, families.len());
+                families.push((fam.to_string(), vec![i]));
+            }
+        }
+    }
+    // Largest first; the sort is stable so equal sizes keep their batch order.
+    families.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+
+    let mut bins: Vec<Vec<usize>> = Vec::new();
+    let mut sequential: Vec<Vec<usize>> = Vec::new();
+    for (_, members) in families {
+        if members.len() > COMPOSITE_MAX_RECORDS {
+            sequential.extend(members.chunks(COMPOSITE_MAX_RECORDS).map(<[usize]>::to_vec));
+            continue;
+        }
+        match bins
+            .iter_mut()
+            .find(|b| b.len() + members.len() <= COMPOSITE_MAX_RECORDS)
+        {
+            Some(b) => b.extend(members),
+            None => bins.push(members),
+        }
+    }
+    let to_group = |bin: Vec<usize>| Group {
+        ops: bin
+            .chunks(COLLECTION_MAX_RECORDS)
+            .map(|c| {
+                (
+                    CollectionWrite {
+                        action: match action {
+                            WriteAction::Create => salesforce::WriteAction::Create,
+                            WriteAction::Update => salesforce::WriteAction::Update,
+                        },
+                        records: c.iter().map(|&i| record_body(&writes[i])).collect(),
+                    },
+                    c.to_vec(),
+                )
+            })
+            .collect(),
+    };
+    Layout {
+        parallel: bins.into_iter().map(to_group).collect(),
+        sequential: sequential.into_iter().map(to_group).collect(),
+    }
+}
+
+/// The result of one planned write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteResult {
+    /// Written; the record id (the new id for creates).
+    Ok(Option<String>),
+    Failed(ReportError),
+}
+
+/// Runs every planned write: updates first, then creates (with the duplicate-rule header
+/// when `allow_duplicate_save`), each phase `concurrency` Composite requests at a time.
+pub async fn execute(
+    client: &Client,
+    writes: &[PlannedWrite],
+    concurrency: usize,
+    allow_duplicate_save: bool,
+) -> Vec<WriteResult> {
+    let mut results: Vec<Option<WriteResult>> = vec![None; writes.len()];
+    for action in [WriteAction::Update, WriteAction::Create] {
+        let idx: Vec<usize> = (0..writes.len())
+            .filter(|&i| writes[i].action == action)
+            .collect();
+        if idx.is_empty() {
+            continue;
+        }
+        let opts = WriteOptions {
+            allow_duplicate_save: allow_duplicate_save && action == WriteAction::Create,
+        };
+        let lay = layout(writes, &idx, action);
+        let mut done: Vec<(
+            Group,
+            Result<Vec<Result<Vec<SaveResult>, salesforce::Error>>, salesforce::Error>,
+        )> = futures::stream::iter(lay.parallel.into_iter().map(|g| run_group(client, g, opts)))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        for g in lay.sequential {
+            done.push(run_group(client, g, opts).await);
+        }
+        for (group, outcome) in done {
+            apply_group(&group, outcome, &mut results);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                WriteResult::Failed(ReportError::from_code(
+                    hints::NO_RESULT,
+                    "no result for this record",
+                ))
+            })
+        })
+        .collect()
+}
+
+async fn run_group(
+    client: &Client,
+    group: Group,
+    opts: WriteOptions,
+) -> (
+    Group,
+    Result<Vec<Result<Vec<SaveResult>, salesforce::Error>>, salesforce::Error>,
+) {
+    let ops: Vec<CollectionWrite> = group.ops.iter().map(|(op, _)| op.clone()).collect();
+    let r = client.write_many(ops, opts).await;
+    (group, r)
+}
+
+/// Maps one Composite request's answer onto the planned writes it carried.
+pub fn apply_group(
+    group: &Group,
+    outcome: Result<Vec<Result<Vec<SaveResult>, salesforce::Error>>, salesforce::Error>,
+    results: &mut [Option<WriteResult>],
+) {
+    match outcome {
+        Err(e) => {
+            let err = report_error(&e);
+            for (_, idx) in &group.ops {
+                for &i in idx {
+                    results[i] = Some(WriteResult::Failed(err.clone()));
+                }
+            }
+        }
+        Ok(per_op) => {
+            for (k, (_, idx)) in group.ops.iter().enumerate() {
+                match per_op.get(k) {
+                    Some(Ok(saves)) => {
+                        for (j, &i) in idx.iter().enumerate() {
+                            results[i] = Some(match saves.get(j) {
+                                Some(s) => save_result(s),
+                                None => WriteResult::Failed(ReportError::from_code(
+                                    hints::NO_RESULT,
+                                    "Salesforce returned fewer results than records sent",
+                                )),
+                            });
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let err = report_error(e);
+                        for &i in idx {
+                            results[i] = Some(WriteResult::Failed(err.clone()));
+                        }
+                    }
+                    None => {
+                        for &i in idx {
+                            results[i] = Some(WriteResult::Failed(ReportError::from_code(
+                                hints::NO_RESULT,
+                                "Salesforce returned no result for this collection",
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One record's save result.
+pub fn save_result(s: &SaveResult) -> WriteResult {
+    if s.success {
+        return WriteResult::Ok(s.id.clone());
+    }
+    match s.errors.first() {
+        Some(e) => {
+            let mut err = ReportError::from_code(&e.status_code, &e.message);
+            err.ids = e.duplicate_ids.clone();
+            WriteResult::Failed(err)
+        }
+        None => WriteResult::Failed(ReportError::from_code(
+            hints::UNEXPECTED_RESPONSE,
+            "Salesforce reported a failure without an error",
+        )),
+    }
+}
+
+/// A client error as a report error: Salesforce's code when it sent one, ours otherwise;
+/// transient when a later attempt may succeed.
+pub fn report_error(e: &salesforce::Error) -> ReportError {
+    use salesforce::Error as E;
+    let message = e.to_string();
+    let mut err = match e {
+        E::Api { errors, status } => match errors.first() {
+            Some(first) if !first.error_code.is_empty() => {
+                let mut r = ReportError::from_code(&first.error_code, &first.message);
+                r.message = first.message.clone();
+                r
+            }
+            _ => ReportError::from_code(&format!("HTTP_{status}"), &message),
+        },
+        E::Auth { .. } => ReportError::from_code(hints::AUTH_FAILED, &message),
+        E::UnexpectedResponse { status, .. } if *status >= 500 => {
+            ReportError::from_code(&format!("HTTP_{status}"), &message)
+        }
+        E::UnexpectedResponse { .. } | E::Decode(_) => {
+            ReportError::from_code(hints::UNEXPECTED_RESPONSE, &message)
+        }
+        E::Transport {
+            kind: salesforce::TransportKind::Timeout,
+            ..
+        } => ReportError::from_code(hints::TIMEOUT, &message),
+        E::Transport { .. } => ReportError::from_code(hints::CONNECTION_ERROR, &message),
+        E::CannotRefresh => ReportError::from_code("INVALID_SESSION_ID", &message),
+        _ => ReportError::from_code(hints::UNEXPECTED_RESPONSE, &message),
+    };
+    err.transient = match e.class() {
+        ErrorClass::Retryable | ErrorClass::LimitExceeded => true,
+        ErrorClass::Refresh => !matches!(e, E::CannotRefresh),
+        ErrorClass::Permanent => err.transient && !matches!(e, E::CannotRefresh | E::Auth { .. }),
+    };
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::SObject;
+    use std::collections::HashSet;
+
+    fn w(family: &str, n: usize) -> PlannedWrite {
+        let mut fields = Map::new();
+        fields.insert("S__c".into(), Value::String("hot".into()));
+        PlannedWrite {
+            object: SObject::Contact,
+            action: WriteAction::Update,
+            id: Some(format!("003{n:015}")),
+            fields,
+            family: family.into(),
+            evaluation: n,
+        }
+    }
+
+    #[test]
+    fn families_are_never_split_across_composite_requests() {
+        // 7 families of 300 records interleaved: 2,100 records.
+        let writes: Vec<PlannedWrite> =
+            (0..2100).map(|n| w(&format!("001F{}", n % 7), n)).collect();
+        let idx: Vec<usize> = (0..writes.len()).collect();
+        let lay = layout(&writes, &idx, WriteAction::Update);
+        assert!(lay.sequential.is_empty());
+        let mut seen_in: std::collections::HashMap<String, usize> = Default::default();
+        let mut total = 0;
+        for (g, group) in lay.parallel.iter().enumerate() {
+            assert!(group.ops.len() <= COMPOSITE_MAX_HEAVY_SUBREQUESTS);
+            for (op, members) in &group.ops {
+                assert!(op.records.len() <= COLLECTION_MAX_RECORDS);
+                assert_eq!(op.records.len(), members.len());
+                total += members.len();
+                for &i in members {
+                    let prev = seen_in.insert(writes[i].family.clone(), g);
+                    assert!(
+                        prev.is_none() || prev == Some(g),
+                        "family split across requests"
+                    );
+                }
+            }
+        }
+        assert_eq!(total, 2100);
+        // 3 families of 300 fit one request (900), so 7 families need 3 requests.
+        assert_eq!(lay.parallel.len(), 3);
+    }
+
+    #[test]
+    fn many_small_families_fill_requests_to_1000_records() {
+        let writes: Vec<PlannedWrite> = (0..2500).map(|n| w(&format!("00Q{n}"), n)).collect();
+        let idx: Vec<usize> = (0..writes.len()).collect();
+        let lay = layout(&writes, &idx, WriteAction::Update);
+        assert_eq!(lay.parallel.len(), 3, "⌈2500 / 1000⌉ API calls");
+        let ids: HashSet<usize> = lay
+            .parallel
+            .iter()
+            .flat_map(|g| g.ops.iter().flat_map(|(_, m)| m.clone()))
+            .collect();
+        assert_eq!(ids.len(), 2500);
+    }
+
+    #[test]
+    fn oversized_family_runs_sequentially() {
+        let writes: Vec<PlannedWrite> = (0..1200)
+            .map(|n| w("001BIG", n))
+            .chain((1200..1210).map(|n| w("00Qx", n)))
+            .collect();
+        let idx: Vec<usize> = (0..writes.len()).collect();
+        let lay = layout(&writes, &idx, WriteAction::Update);
+        assert_eq!(lay.sequential.len(), 2);
+        assert_eq!(lay.parallel.len(), 1);
+    }
+
+    #[test]
+    fn record_bodies_carry_type_and_id() {
+        let body = record_body(&w("f", 1));
+        assert_eq!(
+            serde_json::Value::Object(body).to_string(),
+            r#"{"attributes":{"type":"Contact"},"Id":"003000000000000001","S__c":"hot"}"#
+        );
+    }
+
+    #[test]
+    fn save_results_map_to_outcomes_with_hints() {
+        let ok: SaveResult = serde_json::from_value(
+            serde_json::json!({"id": "00Qnew", "success": true, "errors": []}),
+        )
+        .unwrap();
+        assert_eq!(save_result(&ok), WriteResult::Ok(Some("00Qnew".into())));
+        let lock: SaveResult = serde_json::from_value(serde_json::json!({"success": false, "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "unable to obtain exclusive access to this record", "fields": []}]})).unwrap();
+        let WriteResult::Failed(e) = save_result(&lock) else {
+            panic!()
+        };
+        assert!(e.transient);
+        let dup: SaveResult = serde_json::from_value(serde_json::json!({"success": false, "errors": [{"statusCode": "DUPLICATES_DETECTED", "message": "Use one of these records?",
+            "duplicateResult": {"matchResults": [{"matchRecords": [{"record": {"Id": "00Qdup"}}]}]}}]})).unwrap();
+        let WriteResult::Failed(e) = save_result(&dup) else {
+            panic!()
+        };
+        assert_eq!(e.ids, vec!["00Qdup"]);
+        assert!(!e.transient);
+        assert!(e.hint.contains("allow_duplicate_save"));
+    }
+
+    #[test]
+    fn client_errors_map_to_codes_and_transience() {
+        let e = salesforce::Error::Api {
+            status: 503,
+            errors: vec![salesforce::ApiError {
+                error_code: "SERVER_UNAVAILABLE".into(),
+                message: "server too busy".into(),
+                fields: vec![],
+            }],
+        };
+        let r = report_error(&e);
+        assert_eq!((r.code.as_str(), r.transient), ("SERVER_UNAVAILABLE", true));
+        let e = salesforce::Error::Transport {
+            kind: salesforce::TransportKind::Connect,
+            message: "refused".into(),
+        };
+        assert_eq!(report_error(&e).code, hints::CONNECTION_ERROR);
+        assert!(report_error(&e).transient);
+        let e = salesforce::Error::Api {
+            status: 403,
+            errors: vec![salesforce::ApiError {
+                error_code: "REQUEST_LIMIT_EXCEEDED".into(),
+                message: "TotalRequests Limit exceeded.".into(),
+                fields: vec![],
+            }],
+        };
+        assert!(report_error(&e).transient);
+        let e = salesforce::Error::Api {
+            status: 400,
+            errors: vec![salesforce::ApiError {
+                error_code: "INVALID_FIELD".into(),
+                message: "No such column".into(),
+                fields: vec![],
+            }],
+        };
+        assert!(!report_error(&e).transient);
+    }
+}
