@@ -43,6 +43,9 @@ pub struct CallCounts {
     pub token: u64,
 }
 
+/// The subresponses of one Composite request, or why it failed as a whole.
+type CompositeAnswer = Result<Vec<SubResponse>, Error>;
+
 #[derive(Debug, Clone, Copy)]
 enum CallKind {
     Query,
@@ -314,22 +317,19 @@ impl Client {
                     _ => groups.push(vec![p]),
                 }
             }
-            let answers: Vec<(Vec<Pending>, Result<Vec<SubResponse>, Error>)> =
-                futures::stream::iter(groups)
-                    .map(|group| async move {
-                        let subs: Vec<SubRequest> = group
-                            .iter()
-                            .enumerate()
-                            .map(|(i, p)| {
-                                composite::query_subrequest(p.url.clone(), format!("q{i}"))
-                            })
-                            .collect();
-                        let r = self.composite(&subs, Vec::new()).await;
-                        (group, r)
-                    })
-                    .buffered(self.inner.cfg.concurrency)
-                    .collect()
-                    .await;
+            let answers: Vec<(Vec<Pending>, CompositeAnswer)> = futures::stream::iter(groups)
+                .map(|group| async move {
+                    let subs: Vec<SubRequest> = group
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| composite::query_subrequest(p.url.clone(), format!("q{i}")))
+                        .collect();
+                    let r = self.composite(&subs, Vec::new()).await;
+                    (group, r)
+                })
+                .buffered(self.inner.cfg.concurrency)
+                .collect()
+                .await;
             let mut backoff_for = 0;
             for (group, answer) in answers {
                 let subs = answer?;
@@ -417,7 +417,7 @@ impl Client {
         } else {
             Vec::new()
         };
-        let answers: Vec<(Vec<usize>, Result<Vec<SubResponse>, Error>)> =
+        let answers: Vec<(Vec<usize>, CompositeAnswer)> =
             futures::stream::iter(to_send.chunks(COMPOSITE_MAX_HEAVY_SUBREQUESTS))
                 .map(|group| {
                     let top_headers = top_headers.clone();
