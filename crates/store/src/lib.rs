@@ -1,1 +1,162 @@
-//! placeholder
+//! Durable storage for trailspark: the evaluation queue (one delivery per evaluation per
+//! destination, leased by workers), the sync log, API tokens and small settings.
+//!
+//! Two backends behind one [`Store`] trait: SQLite (default, one process, a file created on
+//! first start) and PostgreSQL (several worker processes sharing one database). Both keep
+//! the same semantics; the shared behaviour tests in `tests/it` run against each.
+//! The store holds no business rules: it stores what it is given and moves deliveries
+//! through `pending → leased → done | failed` as the workers report.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+mod backoff;
+mod token;
+mod types;
+
+pub use backoff::backoff_delay;
+pub use token::{TOKEN_PREFIX, generate_token, hash_token};
+pub use types::*;
+
+/// Errors of the store. None carries a secret (database URLs are never echoed).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL (scheme {scheme:?}): expected sqlite://PATH or postgres://...")]
+    UnsupportedUrl { scheme: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database schema is not up to date (applied {applied:?}, expected {expected})")]
+    NotMigrated { applied: Option<i64>, expected: i64 },
+    #[error("invalid pagination cursor")]
+    InvalidCursor,
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store's clock; replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(OffsetDateTime::now_utc)
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Applies the backend's migrations (idempotent; `open` already did it).
+    async fn migrate(&self) -> Result<()>;
+
+    /// The database answers and its schema is current (for `/readyz`).
+    async fn ready(&self) -> Result<()>;
+
+    /// Stores a batch in one transaction, committed before returning. Idempotent by id:
+    /// same id and content hash → `Duplicate`; same id, other content → `Conflict`;
+    /// otherwise `Stored` with one pending delivery per destination, due now.
+    /// Results are in input order.
+    async fn ingest(&self, items: Vec<NewEvaluation>) -> Result<Vec<IngestResult>>;
+
+    async fn get_evaluation(&self, id: &str) -> Result<Option<EvaluationWithDeliveries>>;
+
+    /// Takes up to `max` due deliveries of `destination` (pending with `next_attempt_at`
+    /// ≤ now, or leased with an expired lease), oldest first, and leases them to `worker`
+    /// for `lease_for`. No delivery is ever leased to two workers at once.
+    async fn lease_batch(
+        &self,
+        destination: &str,
+        max: usize,
+        lease_for: Duration,
+        worker: &str,
+    ) -> Result<Vec<LeasedDelivery>>;
+
+    /// Records attempt results (one sync-log entry each) in one transaction. Only the
+    /// current lease owner's results apply. Transient failures go back to pending after a
+    /// jittered backoff, or to failed once `policy.max_attempts` attempts have ended.
+    async fn complete(
+        &self,
+        results: Vec<DeliveryResult>,
+        policy: &RetryPolicy,
+    ) -> Result<Vec<CompleteStatus>>;
+
+    /// Gives leases back (graceful shutdown): the deliveries are due again at once.
+    /// Returns how many were released (only `worker`'s current leases count).
+    async fn release(&self, ids: &[DeliveryId], worker: &str) -> Result<u64>;
+
+    /// Extends `worker`'s leases on `ids` to now + `lease_for`; returns how many it still held.
+    async fn extend_lease(&self, ids: &[DeliveryId], worker: &str, lease_for: Duration)
+    -> Result<u64>;
+
+    /// Deliveries, most recently updated first, `limit` per page; `cursor` is the previous
+    /// page's `next_cursor`.
+    async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page>;
+
+    /// The sync log (every attempt) of one evaluation, oldest first.
+    async fn evaluation_log(&self, evaluation_id: &str) -> Result<Vec<LogEntry>>;
+
+    /// Re-queues one finished (done or failed) delivery, due now with a fresh attempt budget.
+    async fn retry_delivery(&self, id: DeliveryId) -> Result<RetryOutcome>;
+
+    /// Re-queues every failed delivery (of one destination, or all); returns how many.
+    async fn retry_failed(&self, destination: Option<&str>) -> Result<u64>;
+
+    /// Re-queues the deliveries to `destination` of the evaluations whose time (`basis`)
+    /// is in `[from, to)`, creating the delivery when the evaluation never had one for that
+    /// destination. Deliveries already pending or leased are left alone. Returns how many
+    /// were queued.
+    async fn replay(
+        &self,
+        destination: &str,
+        basis: TimeBasis,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<u64>;
+
+    /// Depth by state, due count and age, counts by outcome (one destination, or all).
+    async fn queue_stats(&self, destination: Option<&str>) -> Result<QueueStats>;
+
+    /// Creates a token (secret generated here, only its hash stored).
+    async fn create_token(&self, name: &str, role: TokenRole) -> Result<CreatedToken>;
+
+    /// The active (not revoked) token with this SHA-256 hex hash ([`hash_token`]); notes its
+    /// use (`last_used_at`, updated at most once a minute to spare the database).
+    async fn find_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
+
+    /// Revokes a token; false when no active token has this id.
+    async fn revoke_token(&self, id: &str) -> Result<bool>;
+
+    /// Every token, revoked ones included, newest first.
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
+
+    /// Deletes sync-log entries older than `t` (retention); returns how many.
+    async fn purge_log_older_than(&self, t: OffsetDateTime) -> Result<u64>;
+
+    /// A small settings document by key (e.g. the destination settings saved through the API).
+    async fn get_setting(&self, key: &str) -> Result<Option<Value>>;
+
+    /// Saves (replaces) a settings document.
+    async fn put_setting(&self, key: &str, value: &Value) -> Result<()>;
+}
+
+/// Opens (creating a SQLite file on first start) and migrates the database named by
+/// `database_url`: `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`, or `postgres://...`.
+pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
+    open_with_clock(database_url, system_clock()).await
+}
+
+/// [`open`] with an injected clock (tests).
+pub async fn open_with_clock(database_url: &str, clock: Clock) -> Result<Arc<dyn Store>> {
+    let _ = (database_url, clock);
+    todo!("backends land in the next commit")
+}
