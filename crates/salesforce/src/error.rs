@@ -114,7 +114,9 @@ impl Error {
                     ErrorClass::Permanent
                 }
             }
-            Error::UnexpectedResponse { status, .. } => classify(*status, None, ""),
+            Error::UnexpectedResponse {
+                status, snippet, ..
+            } => classify(*status, None, snippet),
             Error::Transport { .. } => ErrorClass::Retryable,
             Error::CannotRefresh
             | Error::Config(_)
@@ -167,7 +169,8 @@ impl Error {
 
 /// The retry classification of an HTTP-level or per-subrequest Salesforce failure
 /// (`docs/salesforce-api.md` §7.3 "Retry policy summary"):
-/// - `INVALID_SESSION_ID` → [`ErrorClass::Refresh`], except the "not valid for use with the
+/// - `INVALID_SESSION_ID` (and the identity service's plain `Bad_OAuth_Token`) →
+///   [`ErrorClass::Refresh`], except the "not valid for use with the
 ///   REST API" variant, which a refresh cannot fix (jsforce avoids that refresh loop too);
 /// - `REQUEST_LIMIT_EXCEEDED` → `ConcurrentPerOrgLongTxn` is transient (back off),
 ///   `TotalRequests` (and any other limit) is [`ErrorClass::LimitExceeded`]; HTTP 429 too;
@@ -193,6 +196,9 @@ pub fn classify(status: u16, error_code: Option<&str>, message: &str) -> ErrorCl
         Some(
             "SERVER_UNAVAILABLE" | "UNABLE_TO_LOCK_ROW" | "UNKNOWN_EXCEPTION" | "QUERY_TIMEOUT",
         ) => ErrorClass::Retryable,
+        // The identity service (userinfo, identity URL) answers an expired token with a
+        // plain-text 403 `Bad_OAuth_Token` instead of the REST error array.
+        None if message.trim() == "Bad_OAuth_Token" => ErrorClass::Refresh,
         _ => match status {
             429 => ErrorClass::LimitExceeded,
             500 | 502 | 503 | 504 => ErrorClass::Retryable,
@@ -249,6 +255,8 @@ mod tests {
                 "Session expired or invalid",
                 Refresh,
             ),
+            (403, None, "Bad_OAuth_Token", Refresh),
+            (403, None, "Forbidden", Permanent),
             (
                 401,
                 Some("INVALID_SESSION_ID"),
