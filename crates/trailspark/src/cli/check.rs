@@ -1,9 +1,57 @@
+//! `trailspark check`: preflight of `[destinations.salesforce]` against the org's live
+//! metadata. Exit 0 when good; 1 with one line per problem and its fix; 2 when the config
+//! itself cannot be read.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::anyhow;
 
-pub async fn run(_args: Args) -> ExitCode {
-    eprintln!("not built yet");
-    ExitCode::from(2)
+use super::common::{EXIT_CANNOT_START, EXIT_PROBLEMS, connect, load_config, print_error};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The configuration file (TOML) with [integrations.NAME] and [destinations.salesforce].
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+pub async fn run(args: Args) -> ExitCode {
+    let config = match load_config(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            print_error(&e);
+            return ExitCode::from(EXIT_CANNOT_START);
+        }
+    };
+    let origin = args.config.display().to_string();
+    let (dest, integ) = match config.destination_with_integration(&origin) {
+        Ok(x) => x,
+        Err(e) => {
+            print_error(&anyhow!("{e}"));
+            return ExitCode::from(EXIT_CANNOT_START);
+        }
+    };
+    let problems = match connect(integ).await {
+        Ok(client) => delivery::check(dest, &client).await,
+        Err(e) => vec![delivery::Problem {
+            key: format!("integrations.{}", integ.name),
+            message: format!("{e:#}"),
+            fix: domain::hints::hint(domain::hints::AUTH_FAILED, ""),
+        }],
+    };
+    if problems.is_empty() {
+        let state = if dest.enabled { "enabled" } else { "disabled" };
+        println!(
+            "ok: [destinations.salesforce] ({state}) matches the org of [integrations.{}]: every mapped field exists, has a compatible type and is writable",
+            integ.name
+        );
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            println!("{p}");
+        }
+        eprintln!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" });
+        ExitCode::from(EXIT_PROBLEMS)
+    }
 }

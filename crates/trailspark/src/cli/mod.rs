@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod common;
 pub mod demo;
 pub mod fields;
 pub mod serve;
