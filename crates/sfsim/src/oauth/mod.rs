@@ -173,6 +173,8 @@ impl IntoResponse for SessionError {
 /// An issued access token.
 struct AccessEntry {
     issued: Instant,
+    /// Wall-clock issue time in seconds, for introspection's `iat`/`exp`.
+    issued_at_secs: u64,
     /// Set by [`Auth::expire_access_tokens`] (fault injection).
     forced_expired: bool,
     /// The refresh token it came from or with, so revoking that one revokes this.
@@ -329,6 +331,7 @@ impl Auth {
             token.clone(),
             AccessEntry {
                 issued: Instant::now(),
+                issued_at_secs: now_secs(),
                 forced_expired: false,
                 refresh,
                 scopes,
@@ -363,7 +366,8 @@ impl Auth {
     }
 }
 
-/// The OAuth routes: `/services/oauth2/{authorize,token,revoke,userinfo}` and `/id/{org}/{user}`.
+/// The OAuth routes: `/services/oauth2/{authorize,token,revoke,introspect,userinfo}` and
+/// `/id/{org}/{user}`.
 pub fn router(auth: Arc<Auth>) -> Router {
     Router::new()
         .route(
@@ -371,6 +375,7 @@ pub fn router(auth: Arc<Auth>) -> Router {
             get(authorize::page).post(authorize::submit),
         )
         .route("/services/oauth2/token", post(token::token))
+        .route("/services/oauth2/introspect", post(token::introspect))
         .route(
             "/services/oauth2/revoke",
             post(token::revoke_post).get(token::revoke_get),

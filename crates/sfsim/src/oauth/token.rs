@@ -361,6 +361,71 @@ impl Auth {
     }
 }
 
+/// `POST /services/oauth2/introspect` (RFC 7662, salesforce-api.md §1.1): the connected app
+/// asks whether a token is active. Needs the app's credentials; unknown, revoked or expired
+/// tokens are just `{"active":false}`.
+pub(super) async fn introspect(
+    State(auth): State<Arc<Auth>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = if is_form(&headers) {
+        parse_form(&body)
+    } else {
+        Params::new()
+    };
+    let (client_id, client_secret) = client_credentials(&headers, &params);
+    let client = Client {
+        id: client_id.as_deref(),
+        secret: client_secret.as_deref(),
+    };
+    if let Err(e) = auth.check_client_id(&client) {
+        return e.into_response();
+    }
+    match auth.check_client_secret(&client) {
+        Ok(true) => {}
+        Ok(false) | Err(_) => return INVALID_CLIENT.into_response(),
+    }
+    let token = param(&params, "token").unwrap_or_default();
+    axum::Json(auth.introspection(token)).into_response()
+}
+
+impl Auth {
+    fn introspection(&self, token: &str) -> Value {
+        let instance_url = self.instance_url();
+        let state = self.lock();
+        let (token_type, scopes, times) = if let Some(e) = state.access.get(token) {
+            if e.forced_expired || e.issued.elapsed() >= state.access_token_ttl {
+                return json!({"active": false});
+            }
+            let exp = e.issued_at_secs + state.access_token_ttl.as_secs();
+            (
+                "access_token",
+                e.scopes.clone(),
+                Some((e.issued_at_secs, exp)),
+            )
+        } else if let Some(e) = state.refresh.get(token) {
+            ("refresh_token", e.scopes.clone(), None)
+        } else {
+            return json!({"active": false});
+        };
+        let mut body = json!({
+            "active": true,
+            "scope": scopes.join(" "),
+            "client_id": self.cfg.client_id,
+            "username": self.cfg.username,
+            "sub": self.identity_url(&instance_url),
+            "token_type": token_type,
+        });
+        if let (Some((iat, exp)), Some(obj)) = (times, body.as_object_mut()) {
+            obj.insert("exp".into(), exp.into());
+            obj.insert("iat".into(), iat.into());
+            obj.insert("nbf".into(), iat.into());
+        }
+        body
+    }
+}
+
 // Mobile SDK "Revoking OAuth Tokens" (salesforce-api.md §1.8).
 const UNSUPPORTED_TOKEN_TYPE: OAuthError =
     OAuthError::new("unsupported_token_type", "unsupported token type");

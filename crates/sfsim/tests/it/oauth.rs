@@ -1028,3 +1028,50 @@ async fn userinfo_and_identity_url() {
         .expect("id");
     assert_eq!(other.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn introspection_tells_active_from_revoked() {
+    let s = server().await;
+    let (access, refresh) = s.auth.issue_tokens();
+    let introspect = |token: &str, secret: &str| {
+        s.http
+            .post(format!("{}/services/oauth2/introspect", s.url))
+            .basic_auth(&s.cfg.client_id, Some(secret))
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+    };
+    let active: Value = introspect(&access, &s.cfg.client_secret)
+        .await
+        .expect("introspect")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(active["active"], true);
+    assert_eq!(active["token_type"], "access_token");
+    assert_eq!(active["username"], s.cfg.username.as_str());
+    let (iat, exp) = (
+        active["iat"].as_u64().expect("iat"),
+        active["exp"].as_u64().expect("exp"),
+    );
+    assert_eq!(exp - iat, s.cfg.access_token_ttl.as_secs());
+    let rt: Value = introspect(&refresh, &s.cfg.client_secret)
+        .await
+        .expect("introspect")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rt["token_type"], "refresh_token");
+
+    s.auth.expire_access_tokens();
+    let expired: Value = introspect(&access, &s.cfg.client_secret)
+        .await
+        .expect("introspect")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(expired, json!({"active": false}));
+    let wrong = introspect(&refresh, "not-the-secret")
+        .await
+        .expect("introspect");
+    assert_eq!(wrong.status().as_u16(), 400);
+}
