@@ -1,0 +1,4 @@
+//! Integration tests of the delivery crate (one test binary).
+
+mod bodies;
+mod common;
