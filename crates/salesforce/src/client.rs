@@ -127,8 +127,6 @@ struct Request<'a> {
     body: Option<&'a Value>,
     headers: Vec<(&'static str, String)>,
     kind: CallKind,
-    /// Whether retryable failures may be re-sent (see `write_many` for composite writes).
-    retry: bool,
 }
 
 /// Locks a std mutex, recovering the data if a panicking thread poisoned it (the guarded
@@ -232,7 +230,6 @@ impl Client {
                 body: None,
                 headers,
                 kind: CallKind::Describe,
-                retry: true,
             })
             .await?;
         if resp.status == 304 {
@@ -277,7 +274,6 @@ impl Client {
                     body: None,
                     headers: Vec::new(),
                     kind: CallKind::Query,
-                    retry: true,
                 })
                 .await?;
             let page = QueryPage::parse(resp.json("query result")?)?;
@@ -387,9 +383,12 @@ impl Client {
     /// - A Composite request failing at the HTTP level (no per-record results came back) is
     ///   retried as a whole when retryable, so delivery is **at least once**: a create whose
     ///   response was lost may be sent again. The delivery engine protects creates by
-    ///   re-looking-up before a retried create. Per-record failures (e.g. a record's
-    ///   `UNABLE_TO_LOCK_ROW`) are *not* retried here: they are results for the caller.
-    ///   When retries are exhausted each op of that Composite gets the error.
+    ///   re-looking-up before a retried create. Likewise an op whose subrequest failed as
+    ///   a whole with a retryable error (e.g. subrequest `httpStatusCode` 503, no
+    ///   per-record results) is sent again in a later Composite request. Per-record
+    ///   failures (e.g. one record's `UNABLE_TO_LOCK_ROW`) are *not* retried here: they are
+    ///   results for the caller. When retries are exhausted each op of that Composite gets
+    ///   the error.
     /// - Outer `Err`: no Composite request produced any per-record result (nothing was
     ///   written as far as the client knows); it is the first request's error.
     pub async fn write_many(
@@ -417,47 +416,76 @@ impl Client {
         } else {
             Vec::new()
         };
-        let answers: Vec<(Vec<usize>, CompositeAnswer)> =
-            futures::stream::iter(to_send.chunks(COMPOSITE_MAX_HEAVY_SUBREQUESTS))
-                .map(|group| {
-                    let top_headers = top_headers.clone();
-                    async move {
-                        let subs: Vec<SubRequest> = group
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (_, op))| {
-                                composite::write_subrequest(
-                                    version,
-                                    op,
-                                    format!("w{i}"),
-                                    opts.allow_duplicate_save,
-                                )
-                            })
-                            .collect();
-                        let r = self.composite(&subs, top_headers).await;
-                        (group.iter().map(|(i, _)| *i).collect(), r)
-                    }
-                })
-                .buffered(self.inner.cfg.concurrency)
-                .collect()
-                .await;
         let mut first_err = None;
         let mut any_answered = false;
-        for (indices, answer) in answers {
-            match answer {
-                Err(e) => {
-                    for &i in &indices {
-                        results[i] = Some(Err(e.clone()));
+        // Rounds: ops whose subrequest failed as a whole with a retryable error (no
+        // per-record results, e.g. a subrequest 503) go again in the next round.
+        let mut pending: Vec<(usize, u32)> = to_send.iter().map(|(i, _)| (*i, 1)).collect();
+        while !pending.is_empty() {
+            let answers: Vec<(Vec<(usize, u32)>, CompositeAnswer)> =
+                futures::stream::iter(pending.chunks(COMPOSITE_MAX_HEAVY_SUBREQUESTS))
+                    .map(|group| {
+                        let top_headers = top_headers.clone();
+                        let ops = &ops;
+                        async move {
+                            let subs: Vec<SubRequest> = group
+                                .iter()
+                                .enumerate()
+                                .map(|(n, (i, _))| {
+                                    composite::write_subrequest(
+                                        version,
+                                        &ops[*i],
+                                        format!("w{n}"),
+                                        opts.allow_duplicate_save,
+                                    )
+                                })
+                                .collect();
+                            let r = self.composite(&subs, top_headers).await;
+                            (group.to_vec(), r)
+                        }
+                    })
+                    .buffered(self.inner.cfg.concurrency)
+                    .collect()
+                    .await;
+            let mut next = Vec::new();
+            let mut backoff_for = 0;
+            for (group, answer) in answers {
+                match answer {
+                    Err(e) => {
+                        for (i, _) in &group {
+                            results[*i] = Some(Err(e.clone()));
+                        }
+                        first_err.get_or_insert(e);
                     }
-                    first_err.get_or_insert(e);
-                }
-                Ok(subs) => {
-                    any_answered = true;
-                    for (&i, sub) in indices.iter().zip(subs) {
-                        results[i] = Some(save_results(&ops[i], sub));
+                    Ok(subs) => {
+                        any_answered = true;
+                        for ((i, attempt), sub) in group.into_iter().zip(subs) {
+                            let r = save_results(&ops[i], sub);
+                            match r {
+                                Err(e)
+                                    if e.class() == ErrorClass::Retryable
+                                        && attempt < self.inner.cfg.retry.max_attempts =>
+                                {
+                                    tracing::warn!(error = %e, attempt, "collection subrequest failed; retrying");
+                                    backoff_for = backoff_for.max(attempt);
+                                    next.push((i, attempt + 1));
+                                }
+                                r => results[i] = Some(r),
+                            }
+                        }
                     }
                 }
             }
+            if backoff_for > 0 {
+                tokio::time::sleep(
+                    self.inner
+                        .cfg
+                        .retry
+                        .delay(backoff_for, rand::random::<f64>()),
+                )
+                .await;
+            }
+            pending = next;
         }
         if let (false, Some(e)) = (any_answered, first_err) {
             return Err(e);
@@ -483,7 +511,6 @@ impl Client {
                 body: Some(&body),
                 headers,
                 kind: CallKind::Composite,
-                retry: true,
             })
             .await?;
         composite::parse_composite_response(subs, &resp.body)
@@ -499,7 +526,6 @@ impl Client {
                 body: None,
                 headers: Vec::new(),
                 kind: CallKind::Other,
-                retry: true,
             })
             .await;
         let resp = match userinfo {
@@ -514,7 +540,6 @@ impl Client {
                     body: None,
                     headers: Vec::new(),
                     kind: CallKind::Other,
-                    retry: true,
                 })
                 .await?
             }
@@ -533,7 +558,6 @@ impl Client {
                 body: None,
                 headers: Vec::new(),
                 kind: CallKind::Other,
-                retry: true,
             })
             .await?;
         let v: Value = resp.json("limits")?;
@@ -596,7 +620,7 @@ impl Client {
                     refreshed = true;
                     self.refresh(generation).await?;
                 }
-                ErrorClass::Retryable if req.retry && attempt < policy.max_attempts => {
+                ErrorClass::Retryable if attempt < policy.max_attempts => {
                     let delay = policy.delay(attempt, rand::random::<f64>());
                     tracing::warn!(error = %err, attempt, ?delay, "Salesforce call failed; retrying");
                     tokio::time::sleep(delay).await;

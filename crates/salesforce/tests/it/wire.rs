@@ -585,3 +585,49 @@ async fn jwt_bearer_sends_a_verifiable_rs256_assertion() {
         .as_secs() as i64;
     assert!((now + 170..=now + 190).contains(&exp), "exp = now + 3 min");
 }
+
+#[tokio::test]
+async fn write_many_resends_only_an_op_whose_subrequest_failed_as_a_whole() {
+    let failed_once = Arc::new(AtomicU32::new(0));
+    let f = failed_once.clone();
+    let fake = Fake::start(move |c| {
+        let mut reply: Value = serde_json::from_str(&composite_reply(c).body).unwrap();
+        let subs = c.json()["compositeRequest"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for (n, sub) in subs.iter().enumerate() {
+            let busy = sub["body"]["records"][0]["LastName"] == "Busy";
+            if busy && f.fetch_add(1, Ordering::SeqCst) == 0 {
+                reply["compositeResponse"][n]["httpStatusCode"] = json!(503);
+                reply["compositeResponse"][n]["body"] =
+                    json!([{"message": "server too busy", "errorCode": "SERVER_UNAVAILABLE"}]);
+            }
+        }
+        Reply::json(200, reply)
+    })
+    .await;
+    let client = Client::connect(fake.config()).await.unwrap();
+    let ops = vec![
+        CollectionWrite {
+            action: WriteAction::Create,
+            records: vec![lead("Ada")],
+        },
+        CollectionWrite {
+            action: WriteAction::Create,
+            records: vec![lead("Busy")],
+        },
+    ];
+    let r = client
+        .write_many(ops, WriteOptions::default())
+        .await
+        .unwrap();
+    assert!(r[0].as_ref().unwrap()[0].success);
+    assert!(r[1].as_ref().unwrap()[0].success);
+    let reqs = fake.data_requests();
+    assert_eq!(reqs.len(), 2);
+    let second = reqs[1].json();
+    let resent = second["compositeRequest"].as_array().unwrap();
+    assert_eq!(resent.len(), 1, "only the failed op is sent again");
+    assert_eq!(resent[0]["body"]["records"][0]["LastName"], "Busy");
+}
