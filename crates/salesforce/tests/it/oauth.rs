@@ -138,3 +138,39 @@ async fn wrong_client_secret_is_a_permanent_auth_error_without_the_secret() {
     assert_eq!(err.class(), ErrorClass::Permanent);
     assert!(!format!("{err} {err:?}").contains("WRONG-SEKRIT"));
 }
+
+#[tokio::test]
+async fn https_with_the_orgs_generated_ca() {
+    let s = server().await;
+    let material = sfsim::tls::generate(&sfsim::tls::DEFAULT_HOSTS).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}",
+        listener.local_addr().unwrap().port()
+    );
+    s.auth.set_instance_url(&url);
+    tokio::spawn(sfsim::tls::serve(
+        listener,
+        sfsim::oauth::router(Arc::clone(&s.auth)),
+        material.server_config(),
+        std::future::pending(),
+    ));
+    let source = TokenSource::ClientCredentials {
+        login_url: LoginUrl::parse(&url).unwrap(),
+        client_id: s.cfg.client_id.clone(),
+        client_secret: SecretString::from(s.cfg.client_secret.clone()),
+    };
+    let mut cfg = ClientConfig::new(source.clone());
+    cfg.extra_root_certs_pem = vec![material.ca_cert_pem().as_bytes().to_vec()];
+    let client = Client::connect(cfg).await.unwrap();
+    assert_eq!(client.identity().await.unwrap().username, s.cfg.username);
+
+    // Without the CA the certificate is not trusted.
+    let mut cfg = ClientConfig::new(source);
+    cfg.retry = salesforce::RetryPolicy::none();
+    let err = Client::connect(cfg).await.unwrap_err();
+    assert!(
+        matches!(err, salesforce::Error::Transport { .. }),
+        "{err:?}"
+    );
+}
