@@ -236,8 +236,11 @@ impl Client {
             if let Some(c) = lock(&self.inner.describes).get(&key) {
                 return Ok(c.describe.clone());
             }
-            // Only possible if the cache was emptied meanwhile: fetch unconditionally.
-            return Box::pin(self.fetch_describe(object, None)).await;
+            // A 304 without a cached copy can only answer a request we did not make
+            // conditional.
+            return Err(Error::Decode(format!(
+                "304 Not Modified for the describe of `{object}`, which is not cached"
+            )));
         }
         let describe: Arc<SObjectDescribe> = Arc::new(resp.json("describe")?);
         let last_modified = resp
