@@ -5,6 +5,26 @@
 //!
 //! Facts about Salesforce's wire format live in `docs/salesforce-api.md`; the constants below
 //! are the one place the numbers are defined.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), salesforce::Error> {
+//! use salesforce::{Client, ClientConfig, LoginUrl, SecretString, TokenSource, chunk_in_clause, SOQL_MAX_CHARS};
+//!
+//! let client = Client::connect(ClientConfig::new(TokenSource::RefreshToken {
+//!     login_url: LoginUrl::production(),
+//!     client_id: "3MVG9...".into(),
+//!     client_secret: None,
+//!     refresh_token: SecretString::from("5Aep..."),
+//! }))
+//! .await?;
+//! let lead = client.describe("Lead").await?;
+//! let emails = vec!["ada@example.com".to_owned(), "o'hara@example.com".to_owned()];
+//! let soqls = chunk_in_clause("SELECT Id, Email FROM Lead WHERE Email IN (", &emails, ")", SOQL_MAX_CHARS)
+//!     .expect("emails are short");
+//! let pages = client.query_many(&soqls).await?; // 5 statements per API call
+//! # let _ = (lead, pages);
+//! # Ok(()) }
+//! ```
 
 mod auth;
 mod client;
