@@ -87,10 +87,17 @@ pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Probl
 /// The problem line for an integration that cannot authenticate.
 pub fn auth_problem(integration: &str, e: &salesforce::Error) -> Problem {
     let err = report_error(e);
+    // A refused sign-in needs a reconnect; an unreachable host needs the network or URL fixed.
+    let fix = match e {
+        salesforce::Error::Auth { .. } | salesforce::Error::CannotRefresh => {
+            domain::hints::hint(domain::hints::AUTH_FAILED, &err.message)
+        }
+        _ => err.hint.clone(),
+    };
     Problem {
         key: format!("integrations.{integration}"),
-        message: format!("the integration cannot connect to Salesforce: {}", e),
-        fix: domain::hints::hint(domain::hints::AUTH_FAILED, &err.message),
+        message: format!("the integration cannot connect to Salesforce: {e}"),
+        fix,
     }
 }
 

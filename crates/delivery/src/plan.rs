@@ -295,9 +295,10 @@ impl<'a> Index<'a> {
         let mut seen_leads = HashSet::new();
         for ld in &l.leads {
             if let Some(e) = ld.email.as_deref()
-                && seen_leads.insert(ld.id.as_str()) {
-                    ix.leads_by_email.entry(e).or_default().push(ld);
-                }
+                && seen_leads.insert(ld.id.as_str())
+            {
+                ix.leads_by_email.entry(e).or_default().push(ld);
+            }
         }
         for a in &l.accounts {
             if let Some(d) = a.domain.as_deref() {
@@ -333,13 +334,14 @@ fn resolve<'a>(ev: &Evaluation, idx: &Index<'a>, s: &DestinationSettings) -> Res
             .converted_contact_id
             .as_deref()
             .and_then(|id| idx.contacts_by_id.get(id))
-            && !followed.iter().any(|f| f.id == c.id) {
-                followed.push(c);
-                follow_warnings.push(Warning::ConvertedLeadFollowed {
-                    lead: l.id.clone(),
-                    contact: c.id.clone(),
-                });
-            }
+            && !followed.iter().any(|f| f.id == c.id)
+        {
+            followed.push(c);
+            follow_warnings.push(Warning::ConvertedLeadFollowed {
+                lead: l.id.clone(),
+                contact: c.id.clone(),
+            });
+        }
     }
 
     let (mut use_contacts, mut use_leads, via_conversion) = match s.person_match {

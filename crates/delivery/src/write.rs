@@ -67,7 +67,7 @@ pub fn layout(writes: &[PlannedWrite], indices: &[usize], action: WriteAction) -
         }
     }
     // Largest first; the sort is stable so equal sizes keep their batch order.
-    families.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    families.sort_by_key(|f| std::cmp::Reverse(f.1.len()));
 
     let mut bins: Vec<Vec<usize>> = Vec::new();
     let mut sequential: Vec<Vec<usize>> = Vec::new();
@@ -107,6 +107,9 @@ pub fn layout(writes: &[PlannedWrite], indices: &[usize], action: WriteAction) -
     }
 }
 
+/// What one Composite request's `write_many` call answered.
+type GroupAnswer = Result<Vec<Result<Vec<SaveResult>, salesforce::Error>>, salesforce::Error>;
+
 /// The result of one planned write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteResult {
@@ -135,13 +138,11 @@ pub async fn execute(
             allow_duplicate_save: allow_duplicate_save && action == WriteAction::Create,
         };
         let lay = layout(writes, &idx, action);
-        let mut done: Vec<(
-            Group,
-            Result<Vec<Result<Vec<SaveResult>, salesforce::Error>>, salesforce::Error>,
-        )> = futures::stream::iter(lay.parallel.into_iter().map(|g| run_group(client, g, opts)))
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
+        let mut done: Vec<(Group, GroupAnswer)> =
+            futures::stream::iter(lay.parallel.into_iter().map(|g| run_group(client, g, opts)))
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
         for g in lay.sequential {
             done.push(run_group(client, g, opts).await);
         }
@@ -162,25 +163,14 @@ pub async fn execute(
         .collect()
 }
 
-async fn run_group(
-    client: &Client,
-    group: Group,
-    opts: WriteOptions,
-) -> (
-    Group,
-    Result<Vec<Result<Vec<SaveResult>, salesforce::Error>>, salesforce::Error>,
-) {
+async fn run_group(client: &Client, group: Group, opts: WriteOptions) -> (Group, GroupAnswer) {
     let ops: Vec<CollectionWrite> = group.ops.iter().map(|(op, _)| op.clone()).collect();
     let r = client.write_many(ops, opts).await;
     (group, r)
 }
 
 /// Maps one Composite request's answer onto the planned writes it carried.
-pub fn apply_group(
-    group: &Group,
-    outcome: Result<Vec<Result<Vec<SaveResult>, salesforce::Error>>, salesforce::Error>,
-    results: &mut [Option<WriteResult>],
-) {
+pub fn apply_group(group: &Group, outcome: GroupAnswer, results: &mut [Option<WriteResult>]) {
     match outcome {
         Err(e) => {
             let err = report_error(&e);

@@ -17,20 +17,32 @@ fn lookup_soql_for_a_batch() {
     let (contact, lead) = email_statements(&emails, &s, &metadata()).unwrap();
     insta::assert_snapshot!("contact_lookup", contact.join("\n"));
     insta::assert_snapshot!("lead_lookup", lead.join("\n"));
-    let follow = contact_id_statements(&["003000000000009AAA".to_string()], &s, &metadata()).unwrap();
+    let follow =
+        contact_id_statements(&["003000000000009AAA".to_string()], &s, &metadata()).unwrap();
     insta::assert_snapshot!("contact_follow", follow.join("\n"));
     let mut s2 = s.clone();
     s2.create_as = CreateAs::Contact;
-    let acc = account_domain_statements(&["example.com".into(), "o'neil.io".into()], &s2, &metadata());
+    let acc = account_domain_statements(
+        &["example.com".into(), "o'neil.io".into()],
+        &s2,
+        &metadata(),
+    );
     insta::assert_snapshot!("account_domain_lookup", acc.join("\n"));
 }
 
 #[test]
 fn emails_with_quotes_and_backslashes_are_escaped() {
     let s = DestinationSettings::suggested("prod");
-    let emails = vec!["o'brien@example.com".to_string(), r#""a\\b"@example.com"#.to_string()];
+    let emails = vec![
+        "o'brien@example.com".to_string(),
+        r#""a\\b"@example.com"#.to_string(),
+    ];
     let (contact, _) = email_statements(&emails, &s, &metadata()).unwrap();
-    assert!(contact[0].ends_with(r#"WHERE Email IN ('o\'brien@example.com','\"a\\\\b\"@example.com')"#), "{}", contact[0]);
+    assert!(
+        contact[0].ends_with(r#"WHERE Email IN ('o\'brien@example.com','\"a\\\\b\"@example.com')"#),
+        "{}",
+        contact[0]
+    );
 }
 
 #[test]
@@ -38,11 +50,22 @@ fn collection_bodies_for_a_batch() {
     let mut s = DestinationSettings::suggested("prod");
     s.create_records.enabled = true;
     let p = plan(&batch(), &lookup_rows(), &s, &metadata());
-    let reports: Vec<Value> = p.reports.iter().map(|r| serde_json::to_value(r).unwrap()).collect();
+    let reports: Vec<Value> = p
+        .reports
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
     insta::assert_json_snapshot!("planned_reports", reports);
-    let idx_update: Vec<usize> = (0..p.writes.len()).filter(|&i| p.writes[i].action == WriteAction::Update).collect();
-    let idx_create: Vec<usize> = (0..p.writes.len()).filter(|&i| p.writes[i].action == WriteAction::Create).collect();
-    for (name, idx, action) in [("update_collections", idx_update, WriteAction::Update), ("create_collections", idx_create, WriteAction::Create)] {
+    let idx_update: Vec<usize> = (0..p.writes.len())
+        .filter(|&i| p.writes[i].action == WriteAction::Update)
+        .collect();
+    let idx_create: Vec<usize> = (0..p.writes.len())
+        .filter(|&i| p.writes[i].action == WriteAction::Create)
+        .collect();
+    for (name, idx, action) in [
+        ("update_collections", idx_update, WriteAction::Update),
+        ("create_collections", idx_create, WriteAction::Create),
+    ] {
         let lay = layout(&p.writes, &idx, action);
         let bodies: Vec<Value> = lay
             .parallel

@@ -34,10 +34,14 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let problems = match connect(integ).await {
         Ok(client) => delivery::check(dest, &client).await,
-        Err(e) => vec![delivery::Problem {
-            key: format!("integrations.{}", integ.name),
-            message: format!("{e:#}"),
-            fix: domain::hints::hint(domain::hints::AUTH_FAILED, ""),
+        Err(e) => vec![match e.downcast_ref::<salesforce::Error>() {
+            // The integration does not authenticate: one problem line with the fix.
+            Some(sf) => delivery::check::auth_problem(&integ.name, sf),
+            None => delivery::Problem {
+                key: format!("integrations.{}", integ.name),
+                message: format!("{e:#}"),
+                fix: "set the environment variables and files the integration names, then run check again".into(),
+            },
         }],
     };
     if problems.is_empty() {
@@ -51,7 +55,11 @@ pub async fn run(args: Args) -> ExitCode {
         for p in &problems {
             println!("{p}");
         }
-        eprintln!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" });
+        eprintln!(
+            "{} problem{} found",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
         ExitCode::from(EXIT_PROBLEMS)
     }
 }

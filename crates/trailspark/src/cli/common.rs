@@ -31,14 +31,21 @@ fn secret_from_env(integration: &str, key: &str, var: &str) -> Result<SecretStri
 /// Client settings for an integration: token source, API version, extra CA certificate.
 pub fn client_config(i: &IntegrationSettings) -> Result<ClientConfig> {
     let name = &i.name;
-    let login_url = || LoginUrl::parse(&i.login_url).map_err(|e| anyhow!("integrations.{name}.login_url: {e}"));
+    let login_url =
+        || LoginUrl::parse(&i.login_url).map_err(|e| anyhow!("integrations.{name}.login_url: {e}"));
     let client_id = || {
-        i.client_id
-            .clone()
-            .ok_or_else(|| anyhow!("integrations.{name}.client_id: is required for auth = \"{}\"", i.auth.kind()))
+        i.client_id.clone().ok_or_else(|| {
+            anyhow!(
+                "integrations.{name}.client_id: is required for auth = \"{}\"",
+                i.auth.kind()
+            )
+        })
     };
     let auth = match &i.auth {
-        AuthSettings::RefreshToken { refresh_token_env, client_secret_env } => TokenSource::RefreshToken {
+        AuthSettings::RefreshToken {
+            refresh_token_env,
+            client_secret_env,
+        } => TokenSource::RefreshToken {
             login_url: login_url()?,
             client_id: client_id()?,
             client_secret: match client_secret_env {
@@ -47,9 +54,15 @@ pub fn client_config(i: &IntegrationSettings) -> Result<ClientConfig> {
             },
             refresh_token: secret_from_env(name, "refresh_token_env", refresh_token_env)?,
         },
-        AuthSettings::Jwt { username, private_key_file } => {
+        AuthSettings::Jwt {
+            username,
+            private_key_file,
+        } => {
             let pem = std::fs::read_to_string(private_key_file).with_context(|| {
-                format!("integrations.{name}.private_key_file: cannot read {}", private_key_file.display())
+                format!(
+                    "integrations.{name}.private_key_file: cannot read {}",
+                    private_key_file.display()
+                )
             })?;
             TokenSource::JwtBearer {
                 login_url: login_url()?,
@@ -64,17 +77,25 @@ pub fn client_config(i: &IntegrationSettings) -> Result<ClientConfig> {
             client_id: client_id()?,
             client_secret: secret_from_env(name, "client_secret_env", client_secret_env)?,
         },
-        AuthSettings::AccessToken { instance_url, access_token_env } => TokenSource::AccessToken {
+        AuthSettings::AccessToken {
+            instance_url,
+            access_token_env,
+        } => TokenSource::AccessToken {
             instance_url: instance_url.trim_end_matches('/').to_string(),
             access_token: secret_from_env(name, "access_token_env", access_token_env)?,
         },
     };
     let mut cfg = ClientConfig::new(auth);
-    cfg.api_version = ApiVersion::parse(&i.api_version).map_err(|e| anyhow!("integrations.{name}.api_version: {e}"))?;
+    cfg.api_version = ApiVersion::parse(&i.api_version)
+        .map_err(|e| anyhow!("integrations.{name}.api_version: {e}"))?;
     cfg.timeout = Duration::from_secs(120);
     if let Some(ca) = &i.ca_cert_file {
-        let pem = std::fs::read(ca)
-            .with_context(|| format!("integrations.{name}.ca_cert_file: cannot read {}", ca.display()))?;
+        let pem = std::fs::read(ca).with_context(|| {
+            format!(
+                "integrations.{name}.ca_cert_file: cannot read {}",
+                ca.display()
+            )
+        })?;
         cfg.extra_root_certs_pem.push(pem);
     }
     Ok(cfg)
@@ -86,12 +107,18 @@ pub async fn connect(i: &IntegrationSettings) -> Result<Client> {
 }
 
 /// Like [`connect`], adjusting the client settings first (e.g. concurrency).
-pub async fn connect_with(i: &IntegrationSettings, adjust: impl FnOnce(&mut ClientConfig)) -> Result<Client> {
+pub async fn connect_with(
+    i: &IntegrationSettings,
+    adjust: impl FnOnce(&mut ClientConfig),
+) -> Result<Client> {
     let mut cfg = client_config(i)?;
     adjust(&mut cfg);
-    Client::connect(cfg)
-        .await
-        .map_err(|e| anyhow!("integrations.{}: cannot sign in to Salesforce at {}: {e}", i.name, i.login_url))
+    Client::connect(cfg).await.map_err(|e| {
+        anyhow::Error::new(e).context(format!(
+            "integrations.{}: cannot sign in to Salesforce at {}",
+            i.name, i.login_url
+        ))
+    })
 }
 
 /// Prints an error with its cause chain on stderr.

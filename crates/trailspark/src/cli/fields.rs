@@ -39,10 +39,16 @@ async fn fields(args: Args) -> Result<()> {
             "{}: integrations.{}: no such table (defined: {})",
             args.config.display(),
             args.integration,
-            config.integrations.keys().cloned().collect::<Vec<_>>().join(", ")
+            config
+                .integrations
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })?;
-    let object = SObject::parse(&args.object).ok_or_else(|| anyhow!("--object must be Lead, Contact or Account"))?;
+    let object = SObject::parse(&args.object)
+        .ok_or_else(|| anyhow!("--object must be Lead, Contact or Account"))?;
     let client = connect(integ).await?;
     let d = client
         .describe(object.as_str())
@@ -62,12 +68,19 @@ async fn fields(args: Args) -> Result<()> {
                 f.label.clone(),
                 f.name.clone(),
                 f.field_type.as_str().to_string(),
-                if f.length > 0 { f.length.to_string() } else { String::new() },
+                if f.length > 0 {
+                    f.length.to_string()
+                } else {
+                    String::new()
+                },
                 writable.to_string(),
             ]
         })
         .collect();
-    print!("{}", table(&["LABEL", "API NAME", "TYPE", "LENGTH", "WRITABLE"], &rows));
+    print!(
+        "{}",
+        table(&["LABEL", "API NAME", "TYPE", "LENGTH", "WRITABLE"], &rows)
+    );
     Ok(())
 }
 

@@ -75,8 +75,15 @@ struct Input {
 }
 
 enum InputKind {
-    Jsonl { reader: BufReader<Box<dyn Read>>, line: u64, buf: Vec<u8> },
-    Csv { reader: csv::Reader<BufReader<Box<dyn Read>>>, header: Vec<String> },
+    Jsonl {
+        reader: BufReader<Box<dyn Read>>,
+        line: u64,
+        buf: Vec<u8>,
+    },
+    Csv {
+        reader: csv::Reader<BufReader<Box<dyn Read>>>,
+        header: Vec<String>,
+    },
 }
 
 impl Input {
@@ -85,11 +92,16 @@ impl Input {
             (Box::new(io::stdin()), None)
         } else {
             let path = Path::new(spec);
-            let file = File::open(path).with_context(|| format!("cannot read the input file {spec}"))?;
+            let file =
+                File::open(path).with_context(|| format!("cannot read the input file {spec}"))?;
             if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
                 bail!("cannot read the input file {spec}: it is a directory");
             }
-            (Box::new(file), path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()))
+            (
+                Box::new(file),
+                path.extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase()),
+            )
         };
         let mut reader = BufReader::with_capacity(256 * 1024, source);
         let format = match ext.as_deref() {
@@ -98,11 +110,21 @@ impl Input {
             _ => sniff(&mut reader).with_context(|| format!("cannot read the input {spec}"))?,
         };
         let kind = match format {
-            Format::Jsonl => InputKind::Jsonl { reader, line: 0, buf: Vec::new() },
+            Format::Jsonl => InputKind::Jsonl {
+                reader,
+                line: 0,
+                buf: Vec::new(),
+            },
             Format::Csv => {
-                let mut r = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(reader);
+                let mut r = csv::ReaderBuilder::new()
+                    .flexible(true)
+                    .has_headers(true)
+                    .from_reader(reader);
                 let header: Vec<String> = match r.headers() {
-                    Ok(h) => h.iter().map(|s| s.trim().trim_start_matches('\u{feff}').to_string()).collect(),
+                    Ok(h) => h
+                        .iter()
+                        .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
+                        .collect(),
                     Err(e) => bail!("cannot read the CSV header of {spec}: {e}"),
                 };
                 let has_content = !(header.is_empty() || header.len() == 1 && header[0].is_empty());
@@ -132,7 +154,12 @@ impl Input {
                 }
                 *line += 1;
                 let Ok(text) = std::str::from_utf8(buf) else {
-                    return Ok(Some(Item::Rejected(rejected_line(*line, "", "", "the line is not valid UTF-8"))));
+                    return Ok(Some(Item::Rejected(rejected_line(
+                        *line,
+                        "",
+                        "",
+                        "the line is not valid UTF-8",
+                    ))));
                 };
                 let text = text.trim_start_matches('\u{feff}').trim();
                 if text.is_empty() {
@@ -153,8 +180,20 @@ impl Input {
                         Ok(Some(match Evaluation::parse_csv_record(header, &row) {
                             Ok(ev) => Item::Evaluation(ev),
                             Err(errs) => {
-                                let get = |k: &str| header.iter().position(|h| h == k).and_then(|i| row.get(i)).cloned().unwrap_or_default();
-                                Item::Rejected(rejected_line(line, &get("id"), &get("email"), &describe_errors(&errs)))
+                                let get = |k: &str| {
+                                    header
+                                        .iter()
+                                        .position(|h| h == k)
+                                        .and_then(|i| row.get(i))
+                                        .cloned()
+                                        .unwrap_or_default()
+                                };
+                                Item::Rejected(rejected_line(
+                                    line,
+                                    &get("id"),
+                                    &get("email"),
+                                    &describe_errors(&errs),
+                                ))
                             }
                         }))
                     }
@@ -163,7 +202,12 @@ impl Input {
                         if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                             return Err(anyhow!("reading the input: {e}"));
                         }
-                        Ok(Some(Item::Rejected(rejected_line(line, "", "", &format!("not a valid CSV row: {e}")))))
+                        Ok(Some(Item::Rejected(rejected_line(
+                            line,
+                            "",
+                            "",
+                            &format!("not a valid CSV row: {e}"),
+                        ))))
                     }
                 }
             }
@@ -175,20 +219,34 @@ impl Input {
 fn sniff(reader: &mut BufReader<Box<dyn Read>>) -> io::Result<Format> {
     let buf = reader.fill_buf()?;
     let text = String::from_utf8_lossy(buf);
-    let first = text.trim_start_matches('\u{feff}').trim_start().chars().next();
-    Ok(if first == Some('{') || first.is_none() { Format::Jsonl } else { Format::Csv })
+    let first = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .chars()
+        .next();
+    Ok(if first == Some('{') || first.is_none() {
+        Format::Jsonl
+    } else {
+        Format::Csv
+    })
 }
 
 fn parse_json_line(text: &str, line: u64, strict: bool) -> Item {
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => return Item::Rejected(rejected_line(line, "", "", &format!("not valid JSON: {e}"))),
+        Err(e) => {
+            return Item::Rejected(rejected_line(line, "", "", &format!("not valid JSON: {e}")));
+        }
     };
     match Evaluation::parse_json_with(&v, ParseOptions { strict }) {
         Ok(ev) => Item::Evaluation(ev),
         Err(errs) => {
             let id = v.get("id").and_then(Value::as_str).unwrap_or("");
-            let email = v.get("email").and_then(Value::as_str).map(|e| e.trim().to_lowercase()).unwrap_or_default();
+            let email = v
+                .get("email")
+                .and_then(Value::as_str)
+                .map(|e| e.trim().to_lowercase())
+                .unwrap_or_default();
             Item::Rejected(rejected_line(line, id, &email, &describe_errors(&errs)))
         }
     }
@@ -211,12 +269,16 @@ async fn sync(args: Args) -> Result<ExitCode> {
     let started = Instant::now();
     let config = load_config(&args.config)?;
     let origin = args.config.display().to_string();
-    let (dest, integ) = config.destination_with_integration(&origin).map_err(|e| anyhow!("{e}"))?;
+    let (dest, integ) = config
+        .destination_with_integration(&origin)
+        .map_err(|e| anyhow!("{e}"))?;
     let mut input = Input::open(&args.input, args.strict)?;
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot write the output file {}", p.display()))?,
-        )),
+        Some(p) => {
+            Box::new(BufWriter::new(File::create(p).with_context(|| {
+                format!("cannot write the output file {}", p.display())
+            })?))
+        }
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
 
@@ -227,13 +289,18 @@ async fn sync(args: Args) -> Result<ExitCode> {
     } else {
         Sink::Disabled(dest.clone())
     };
-    let opts = DeliverOptions { dry_run: args.dry_run, concurrency: args.concurrency };
+    let opts = DeliverOptions {
+        dry_run: args.dry_run,
+        concurrency: args.concurrency,
+    };
 
     let progress = std::io::stderr().is_terminal().then(|| {
         let pb = indicatif::ProgressBar::new_spinner();
         pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {pos} evaluations ({per_sec}) {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} evaluations ({per_sec}) {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
         pb.enable_steady_tick(Duration::from_millis(120));
         pb
@@ -262,7 +329,9 @@ async fn sync(args: Args) -> Result<ExitCode> {
         let delivered = match &sink {
             Sink::Live(d) => d.deliver(&evaluations, opts).await,
             Sink::Disabled(s) => {
-                let mut r = delivery::plan(&evaluations, &Lookup::default(), s, &Metadata::default()).reports;
+                let mut r =
+                    delivery::plan(&evaluations, &Lookup::default(), s, &Metadata::default())
+                        .reports;
                 r.iter_mut().for_each(|r| r.dry_run = args.dry_run);
                 r
             }
@@ -270,13 +339,16 @@ async fn sync(args: Args) -> Result<ExitCode> {
         let mut delivered = delivered.into_iter();
         for item in items {
             let mut report = match item {
-                Item::Evaluation(_) => delivered.next().ok_or_else(|| anyhow!("internal error: a report is missing"))?,
+                Item::Evaluation(_) => delivered
+                    .next()
+                    .ok_or_else(|| anyhow!("internal error: a report is missing"))?,
                 Item::Rejected(r) => r,
             };
             report.dry_run = args.dry_run;
             *counts.entry(report.outcome).or_default() += 1;
             total += 1;
-            out.write_all(report.to_json_line().as_bytes()).context("writing the report")?;
+            out.write_all(report.to_json_line().as_bytes())
+                .context("writing the report")?;
             out.write_all(b"\n").context("writing the report")?;
         }
         out.flush().context("writing the report")?;
@@ -292,23 +364,50 @@ async fn sync(args: Args) -> Result<ExitCode> {
         Sink::Live(d) => d.client().calls_made(),
         Sink::Disabled(_) => 0,
     };
-    eprintln!("{}", summary(total, &counts, calls, started.elapsed(), args.dry_run));
-    let problems = counts.get(&Outcome::Failed).copied().unwrap_or(0) + counts.get(&Outcome::Rejected).copied().unwrap_or(0);
-    Ok(if problems > 0 { ExitCode::from(EXIT_PROBLEMS) } else { ExitCode::SUCCESS })
+    eprintln!(
+        "{}",
+        summary(total, &counts, calls, started.elapsed(), args.dry_run)
+    );
+    let problems = counts.get(&Outcome::Failed).copied().unwrap_or(0)
+        + counts.get(&Outcome::Rejected).copied().unwrap_or(0);
+    Ok(if problems > 0 {
+        ExitCode::from(EXIT_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `12 evaluations in 0.4 s: 5 updated, 2 created, 1 failed; 3 Salesforce API calls`.
-fn summary(total: u64, counts: &BTreeMap<Outcome, u64>, calls: u64, elapsed: Duration, dry_run: bool) -> String {
+fn summary(
+    total: u64,
+    counts: &BTreeMap<Outcome, u64>,
+    calls: u64,
+    elapsed: Duration,
+    dry_run: bool,
+) -> String {
     let parts: Vec<String> = Outcome::ALL
         .iter()
-        .filter_map(|o| counts.get(o).filter(|n| **n > 0).map(|n| format!("{n} {}", o.as_str())))
+        .filter_map(|o| {
+            counts
+                .get(o)
+                .filter(|n| **n > 0)
+                .map(|n| format!("{n} {}", o.as_str()))
+        })
         .collect();
-    let by_outcome = if parts.is_empty() { String::new() } else { format!(": {}", parts.join(", ")) };
+    let by_outcome = if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join(", "))
+    };
     format!(
         "trailspark sync: {total} evaluation{} in {:.1} s{by_outcome}; {calls} Salesforce API call{}{}",
         if total == 1 { "" } else { "s" },
         elapsed.as_secs_f64(),
         if calls == 1 { "" } else { "s" },
-        if dry_run { " (dry run: nothing was written)" } else { "" }
+        if dry_run {
+            " (dry run: nothing was written)"
+        } else {
+            ""
+        }
     )
 }

@@ -1,0 +1,1 @@
+//! `trailspark check` end to end.

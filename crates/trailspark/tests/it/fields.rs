@@ -1,0 +1,1 @@
+//! `trailspark fields` end to end.

@@ -1,0 +1,5 @@
+//! End-to-end tests of the `trailspark` binary (one test binary for the crate).
+
+mod check;
+mod fields;
+mod sync;
