@@ -15,7 +15,11 @@ pub fn backoff_delay(policy: &RetryPolicy, attempts: u32, jitter: f64) -> Durati
         .checked_mul(1u32 << exponent.min(31))
         .unwrap_or(policy.cap);
     let capped = raw.min(policy.cap);
-    let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let half = capped / 2;
     half + (capped - half).mul_f64(jitter)
 }

@@ -15,8 +15,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 mod backoff;
+mod postgres;
+mod sqlite;
 mod token;
 mod types;
+mod util;
 
 pub use backoff::backoff_delay;
 pub use token::{TOKEN_PREFIX, generate_token, hash_token};
@@ -25,7 +28,9 @@ pub use types::*;
 /// Errors of the store. None carries a secret (database URLs are never echoed).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported database URL (scheme {scheme:?}): expected sqlite://PATH or postgres://...")]
+    #[error(
+        "unsupported database URL (scheme {scheme:?}): expected sqlite://PATH or postgres://..."
+    )]
     UnsupportedUrl { scheme: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -90,8 +95,12 @@ pub trait Store: Send + Sync {
     async fn release(&self, ids: &[DeliveryId], worker: &str) -> Result<u64>;
 
     /// Extends `worker`'s leases on `ids` to now + `lease_for`; returns how many it still held.
-    async fn extend_lease(&self, ids: &[DeliveryId], worker: &str, lease_for: Duration)
-    -> Result<u64>;
+    async fn extend_lease(
+        &self,
+        ids: &[DeliveryId],
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<u64>;
 
     /// Deliveries, most recently updated first, `limit` per page; `cursor` is the previous
     /// page's `next_cursor`.
@@ -157,6 +166,18 @@ pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
 
 /// [`open`] with an injected clock (tests).
 pub async fn open_with_clock(database_url: &str, clock: Clock) -> Result<Arc<dyn Store>> {
-    let _ = (database_url, clock);
-    todo!("backends land in the next commit")
+    let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
+        Arc::new(sqlite::Backend::connect(database_url, clock).await?)
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Arc::new(postgres::Backend::connect(database_url, clock).await?)
+    } else {
+        let scheme = database_url
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        return Err(StoreError::UnsupportedUrl { scheme });
+    };
+    store.migrate().await?;
+    Ok(store)
 }

@@ -33,7 +33,11 @@ mod tests {
         let b = generate_token();
         assert!(a.starts_with(TOKEN_PREFIX));
         assert_eq!(a.len(), TOKEN_PREFIX.len() + 64);
-        assert!(a[TOKEN_PREFIX.len()..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(
+            a[TOKEN_PREFIX.len()..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit())
+        );
         assert_ne!(a, b);
     }
 

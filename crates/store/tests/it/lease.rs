@@ -1,0 +1,271 @@
+//! Leasing: exclusive, oldest first, taken over after expiry, completed by the owner only.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use domain::Outcome;
+use serde_json::json;
+use store::{CompleteStatus, DeliveryResult, DeliveryState, Disposition, RetryPolicy, Store};
+
+use crate::support::{Harness, both_backends, eval, seed};
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn done(id: store::DeliveryId, worker: &str, outcome: Outcome) -> DeliveryResult {
+    DeliveryResult {
+        id,
+        worker: worker.into(),
+        disposition: Disposition::Final(outcome),
+        report: json!({"outcome": outcome.as_str()}),
+    }
+}
+
+both_backends!(
+    every_delivery_is_leased_exactly_once_under_concurrency,
+    lease_takes_the_oldest_due_first_and_returns_payloads,
+    expired_lease_is_taken_over_and_the_stale_owner_cannot_complete,
+    release_makes_deliveries_due_again,
+    extend_lease_keeps_others_away,
+    final_outcomes_end_the_delivery,
+);
+
+async fn every_delivery_is_leased_exactly_once_under_concurrency(h: Harness) {
+    seed(h.store.as_ref(), 1000).await;
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = h.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let worker = format!("w{w}");
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .lease_batch("salesforce", 37, LEASE, &worker)
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                mine.extend(batch.into_iter().map(|l| l.id));
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for id in t.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "delivery {id} leased twice");
+        }
+    }
+    assert_eq!(total, 1000);
+    let stats = h.store.queue_stats(None).await.unwrap();
+    assert_eq!(stats.by_state[&DeliveryState::Leased], 1000);
+    assert_eq!(stats.due, 0);
+}
+
+async fn lease_takes_the_oldest_due_first_and_returns_payloads(h: Harness) {
+    h.store.ingest(vec![eval("ev-a", 1)]).await.unwrap();
+    h.advance(Duration::from_secs(1));
+    h.store.ingest(vec![eval("ev-b", 2)]).await.unwrap();
+    let mut other = eval("ev-c", 3);
+    other.destinations = vec!["elsewhere".into()];
+    h.store.ingest(vec![other]).await.unwrap();
+
+    let first = h
+        .store
+        .lease_batch("salesforce", 1, LEASE, "w")
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].evaluation_id, "ev-a");
+    assert_eq!(first[0].destination, "salesforce");
+    assert_eq!(first[0].attempts, 0);
+    assert_eq!(first[0].lease_expires_at, h.now() + LEASE);
+    assert_eq!(first[0].payload, eval("ev-a", 1).payload);
+    let rest = h
+        .store
+        .lease_batch("salesforce", 10, LEASE, "w")
+        .await
+        .unwrap();
+    let ids: Vec<&str> = rest.iter().map(|l| l.evaluation_id.as_str()).collect();
+    assert_eq!(ids, ["ev-b"], "other destinations are not leased");
+    assert!(
+        h.store
+            .lease_batch("salesforce", 0, LEASE, "w")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn expired_lease_is_taken_over_and_the_stale_owner_cannot_complete(h: Harness) {
+    h.store.ingest(vec![eval("ev-1", 1)]).await.unwrap();
+    let a = h
+        .store
+        .lease_batch("salesforce", 10, LEASE, "old")
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    assert!(
+        h.store
+            .lease_batch("salesforce", 10, LEASE, "new")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    h.advance(LEASE + Duration::from_secs(1));
+    let b = h
+        .store
+        .lease_batch("salesforce", 10, LEASE, "new")
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].id, a[0].id);
+
+    let policy = RetryPolicy::default();
+    let stale = h
+        .store
+        .complete(vec![done(a[0].id, "old", Outcome::Created)], &policy)
+        .await
+        .unwrap();
+    assert_eq!(stale, vec![CompleteStatus::NotOwner]);
+    assert_eq!(h.store.release(&[a[0].id], "old").await.unwrap(), 0);
+    assert_eq!(
+        h.store
+            .extend_lease(&[a[0].id], "old", LEASE)
+            .await
+            .unwrap(),
+        0
+    );
+    let got = h.store.get_evaluation("ev-1").await.unwrap().unwrap();
+    assert_eq!(got.deliveries[0].state, DeliveryState::Leased);
+    assert_eq!(got.deliveries[0].lease_owner.as_deref(), Some("new"));
+    assert!(h.store.evaluation_log("ev-1").await.unwrap().is_empty());
+
+    let ok = h
+        .store
+        .complete(vec![done(b[0].id, "new", Outcome::Updated)], &policy)
+        .await
+        .unwrap();
+    assert_eq!(ok, vec![CompleteStatus::Applied(DeliveryState::Done)]);
+    // Completing twice is refused: the lease is gone.
+    let again = h
+        .store
+        .complete(vec![done(b[0].id, "new", Outcome::Updated)], &policy)
+        .await
+        .unwrap();
+    assert_eq!(again, vec![CompleteStatus::NotOwner]);
+}
+
+async fn release_makes_deliveries_due_again(h: Harness) {
+    seed(h.store.as_ref(), 3).await;
+    let leased = h
+        .store
+        .lease_batch("salesforce", 10, LEASE, "w")
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 3);
+    let ids: Vec<_> = leased.iter().map(|l| l.id).collect();
+    assert_eq!(h.store.release(&ids[..2], "someone-else").await.unwrap(), 0);
+    assert_eq!(h.store.release(&ids[..2], "w").await.unwrap(), 2);
+    let again = h
+        .store
+        .lease_batch("salesforce", 10, LEASE, "w2")
+        .await
+        .unwrap();
+    let again: Vec<_> = again.iter().map(|l| l.id).collect();
+    assert_eq!(again, ids[..2]);
+    assert_eq!(h.store.release(&[], "w").await.unwrap(), 0);
+}
+
+async fn extend_lease_keeps_others_away(h: Harness) {
+    seed(h.store.as_ref(), 1).await;
+    let leased = h
+        .store
+        .lease_batch("salesforce", 10, LEASE, "w")
+        .await
+        .unwrap();
+    h.advance(LEASE - Duration::from_secs(1));
+    assert_eq!(
+        h.store
+            .extend_lease(&[leased[0].id], "w", LEASE)
+            .await
+            .unwrap(),
+        1
+    );
+    h.advance(Duration::from_secs(2));
+    assert!(
+        h.store
+            .lease_batch("salesforce", 10, LEASE, "w2")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.advance(LEASE);
+    assert_eq!(
+        h.store
+            .lease_batch("salesforce", 10, LEASE, "w2")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn final_outcomes_end_the_delivery(h: Harness) {
+    seed(h.store.as_ref(), 2).await;
+    let leased = h
+        .store
+        .lease_batch("salesforce", 10, LEASE, "w")
+        .await
+        .unwrap();
+    let policy = RetryPolicy::default();
+    let st = h
+        .store
+        .complete(
+            vec![
+                done(leased[0].id, "w", Outcome::Unchanged),
+                done(leased[1].id, "w", Outcome::Failed),
+            ],
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        st,
+        vec![
+            CompleteStatus::Applied(DeliveryState::Done),
+            CompleteStatus::Applied(DeliveryState::Failed)
+        ]
+    );
+    let d = delivery(h.store.as_ref(), &leased[1].evaluation_id).await;
+    assert_eq!(d.state, DeliveryState::Failed);
+    assert_eq!(d.attempts, 1);
+    assert_eq!(d.last_report, Some(json!({"outcome": "failed"})));
+    assert!(d.lease_owner.is_none());
+    h.advance(Duration::from_secs(3600));
+    assert!(
+        h.store
+            .lease_batch("salesforce", 10, LEASE, "w")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let log = h
+        .store
+        .evaluation_log(&leased[0].evaluation_id)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].attempt, 1);
+    assert_eq!(log[0].worker, "w");
+    assert_eq!(log[0].outcome.as_str(), "unchanged");
+    assert_eq!(log[0].report, json!({"outcome": "unchanged"}));
+}
+
+pub async fn delivery(store: &dyn Store, evaluation_id: &str) -> store::Delivery {
+    let mut e = store.get_evaluation(evaluation_id).await.unwrap().unwrap();
+    e.deliveries.remove(0)
+}
