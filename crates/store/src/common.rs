@@ -177,10 +177,13 @@ impl Store for Backend {
         // The first occurrence of each id is inserted; later ones in the same batch are
         // judged against whatever ends up stored under that id.
         let mut seen = HashSet::new();
-        let firsts: Vec<&NewEvaluation> = items
+        let mut firsts: Vec<&NewEvaluation> = items
             .iter()
             .filter(|i| seen.insert(i.id.as_str()))
             .collect();
+        // Rows are locked in id order, so two concurrent batches sharing ids cannot
+        // deadlock on PostgreSQL's unique index.
+        firsts.sort_by(|a, b| a.id.cmp(&b.id));
 
         let mut tx = self.begin_write().await?;
         let mut inserted: HashSet<String> = HashSet::new();
@@ -364,15 +367,18 @@ impl Store for Backend {
              WHERE id = $1 AND state = 'leased' AND lease_owner = $2 {FOR_UPDATE}"
         );
         let mut tx = self.begin_write().await?;
-        let mut statuses = Vec::with_capacity(results.len());
-        for r in &results {
+        let mut statuses = vec![CompleteStatus::NotOwner; results.len()];
+        // Rows are locked in id order (no deadlock between concurrent completions).
+        let mut order: Vec<usize> = (0..results.len()).collect();
+        order.sort_by_key(|&i| results[i].id);
+        for i in order {
+            let r = &results[i];
             let Some(row) = sqlx::query(AssertSqlSafe(select.as_str()))
                 .bind(r.id.0)
                 .bind(r.worker.as_str())
                 .fetch_optional(&mut *tx)
                 .await?
             else {
-                statuses.push(CompleteStatus::NotOwner);
                 continue;
             };
             let attempts_after = to_u32(row.try_get("attempts")?).saturating_add(1);
@@ -398,7 +404,6 @@ impl Store for Backend {
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 0 {
-                statuses.push(CompleteStatus::NotOwner);
                 continue;
             }
             sqlx::query(
@@ -416,7 +421,7 @@ impl Store for Backend {
             .bind(to_us(now))
             .execute(&mut *tx)
             .await?;
-            statuses.push(CompleteStatus::Applied(state));
+            statuses[i] = CompleteStatus::Applied(state);
         }
         tx.commit().await?;
         Ok(statuses)

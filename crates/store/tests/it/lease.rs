@@ -31,9 +31,15 @@ both_backends!(
 
 async fn every_delivery_is_leased_exactly_once_under_concurrency(h: Harness) {
     seed(h.store.as_ref(), 1000).await;
+    // Half the workers use a second connection pool, as a second process would.
+    let second = h.reopen().await;
     let mut tasks = Vec::new();
     for w in 0..8 {
-        let store = h.store.clone();
+        let store = if w % 2 == 0 {
+            h.store.clone()
+        } else {
+            second.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let worker = format!("w{w}");
             let mut mine = Vec::new();
@@ -225,9 +231,10 @@ async fn final_outcomes_end_the_delivery(h: Harness) {
     let st = h
         .store
         .complete(
+            // Not in id order: statuses still follow the input order.
             vec![
-                done(leased[0].id, "w", Outcome::Unchanged),
                 done(leased[1].id, "w", Outcome::Failed),
+                done(leased[0].id, "w", Outcome::Unchanged),
             ],
             &policy,
         )
@@ -236,8 +243,8 @@ async fn final_outcomes_end_the_delivery(h: Harness) {
     assert_eq!(
         st,
         vec![
-            CompleteStatus::Applied(DeliveryState::Done),
-            CompleteStatus::Applied(DeliveryState::Failed)
+            CompleteStatus::Applied(DeliveryState::Failed),
+            CompleteStatus::Applied(DeliveryState::Done)
         ]
     );
     let d = delivery(h.store.as_ref(), &leased[1].evaluation_id).await;
