@@ -51,9 +51,15 @@ pub fn record_body(w: &PlannedWrite) -> Record {
     r
 }
 
-/// Lays out the writes of one action: families packed whole into Composite requests
-/// (first-fit, largest family first), each request's records chunked into collections.
-pub fn layout(writes: &[PlannedWrite], indices: &[usize], action: WriteAction) -> Layout {
+/// Collections needed for `updates` and `creates` records (one action per collection).
+fn collections_for(updates: usize, creates: usize) -> usize {
+    updates.div_ceil(COLLECTION_MAX_RECORDS) + creates.div_ceil(COLLECTION_MAX_RECORDS)
+}
+
+/// Lays out writes: families packed whole into Composite requests (first-fit, largest
+/// family first) so that at most 5 collections of 200 go in one request; within a request,
+/// the update collections come before the create collections.
+pub fn layout(writes: &[PlannedWrite], indices: &[usize]) -> Layout {
     let mut families: Vec<(String, Vec<usize>)> = Vec::new();
     let mut pos: HashMap<&str, usize> = HashMap::new();
     for &i in indices {
@@ -69,40 +75,66 @@ pub fn layout(writes: &[PlannedWrite], indices: &[usize], action: WriteAction) -
     // Largest first; the sort is stable so equal sizes keep their batch order.
     families.sort_by_key(|f| std::cmp::Reverse(f.1.len()));
 
-    let mut bins: Vec<Vec<usize>> = Vec::new();
+    let count = |members: &[usize]| {
+        let creates = members
+            .iter()
+            .filter(|&&i| writes[i].action == WriteAction::Create)
+            .count();
+        (members.len() - creates, creates)
+    };
+    let mut bins: Vec<(Vec<usize>, usize, usize)> = Vec::new();
     let mut sequential: Vec<Vec<usize>> = Vec::new();
     for (_, members) in families {
-        if members.len() > COMPOSITE_MAX_RECORDS {
-            sequential.extend(members.chunks(COMPOSITE_MAX_RECORDS).map(<[usize]>::to_vec));
+        let (u, c) = count(&members);
+        if collections_for(u, c) > COMPOSITE_MAX_HEAVY_SUBREQUESTS {
+            // One family larger than a request: its requests run one after another.
+            for action in [WriteAction::Update, WriteAction::Create] {
+                let of: Vec<usize> = members
+                    .iter()
+                    .copied()
+                    .filter(|&i| writes[i].action == action)
+                    .collect();
+                sequential.extend(of.chunks(COMPOSITE_MAX_RECORDS).map(<[usize]>::to_vec));
+            }
             continue;
         }
         match bins
             .iter_mut()
-            .find(|b| b.len() + members.len() <= COMPOSITE_MAX_RECORDS)
+            .find(|(_, bu, bc)| collections_for(bu + u, bc + c) <= COMPOSITE_MAX_HEAVY_SUBREQUESTS)
         {
-            Some(b) => b.extend(members),
-            None => bins.push(members),
+            Some(b) => {
+                b.0.extend(members);
+                b.1 += u;
+                b.2 += c;
+            }
+            None => bins.push((members, u, c)),
         }
     }
-    let to_group = |bin: Vec<usize>| Group {
-        ops: bin
-            .chunks(COLLECTION_MAX_RECORDS)
-            .map(|c| {
-                (
+    let to_group = |bin: Vec<usize>| {
+        let mut ops = Vec::new();
+        for action in [WriteAction::Update, WriteAction::Create] {
+            let of: Vec<usize> = bin
+                .iter()
+                .copied()
+                .filter(|&i| writes[i].action == action)
+                .collect();
+            for chunk in of.chunks(COLLECTION_MAX_RECORDS) {
+                ops.push((
                     CollectionWrite {
                         action: match action {
                             WriteAction::Create => salesforce::WriteAction::Create,
                             WriteAction::Update => salesforce::WriteAction::Update,
                         },
-                        records: c.iter().map(|&i| record_body(&writes[i])).collect(),
+                        records: chunk.iter().map(|&i| record_body(&writes[i])).collect(),
                     },
-                    c.to_vec(),
-                )
-            })
-            .collect(),
+                    chunk.to_vec(),
+                ));
+            }
+        }
+        Group { ops }
     };
     Layout {
-        parallel: bins.into_iter().map(to_group).collect(),
+        parallel: bins.into_iter().map(|b| to_group(b.0)).collect(),
         sequential: sequential.into_iter().map(to_group).collect(),
     }
 }
@@ -118,8 +150,8 @@ pub enum WriteResult {
     Failed(ReportError),
 }
 
-/// Runs every planned write: updates first, then creates (with the duplicate-rule header
-/// when `allow_duplicate_save`), each phase `concurrency` Composite requests at a time.
+/// Runs every planned write, `concurrency` Composite requests at a time. The duplicate-rule
+/// header (`allow_duplicate_save`) is sent on requests that create records.
 pub async fn execute(
     client: &Client,
     writes: &[PlannedWrite],
@@ -127,28 +159,28 @@ pub async fn execute(
     allow_duplicate_save: bool,
 ) -> Vec<WriteResult> {
     let mut results: Vec<Option<WriteResult>> = vec![None; writes.len()];
-    for action in [WriteAction::Update, WriteAction::Create] {
-        let idx: Vec<usize> = (0..writes.len())
-            .filter(|&i| writes[i].action == action)
-            .collect();
-        if idx.is_empty() {
-            continue;
-        }
-        let opts = WriteOptions {
-            allow_duplicate_save: allow_duplicate_save && action == WriteAction::Create,
-        };
-        let lay = layout(writes, &idx, action);
-        let mut done: Vec<(Group, GroupAnswer)> =
-            futures::stream::iter(lay.parallel.into_iter().map(|g| run_group(client, g, opts)))
-                .buffer_unordered(concurrency.max(1))
-                .collect()
-                .await;
-        for g in lay.sequential {
-            done.push(run_group(client, g, opts).await);
-        }
-        for (group, outcome) in done {
-            apply_group(&group, outcome, &mut results);
-        }
+    let idx: Vec<usize> = (0..writes.len()).collect();
+    let lay = layout(writes, &idx);
+    let opts_for = |g: &Group| WriteOptions {
+        allow_duplicate_save: allow_duplicate_save
+            && g.ops
+                .iter()
+                .any(|(op, _)| op.action == salesforce::WriteAction::Create),
+    };
+    let mut done: Vec<(Group, GroupAnswer)> =
+        futures::stream::iter(lay.parallel.into_iter().map(|g| {
+            let opts = opts_for(&g);
+            run_group(client, g, opts)
+        }))
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for g in lay.sequential {
+        let opts = opts_for(&g);
+        done.push(run_group(client, g, opts).await);
+    }
+    for (group, outcome) in done {
+        apply_group(&group, outcome, &mut results);
     }
     results
         .into_iter()
@@ -294,7 +326,7 @@ mod tests {
         let writes: Vec<PlannedWrite> =
             (0..2100).map(|n| w(&format!("001F{}", n % 7), n)).collect();
         let idx: Vec<usize> = (0..writes.len()).collect();
-        let lay = layout(&writes, &idx, WriteAction::Update);
+        let lay = layout(&writes, &idx);
         assert!(lay.sequential.is_empty());
         let mut seen_in: std::collections::HashMap<String, usize> = Default::default();
         let mut total = 0;
@@ -322,7 +354,7 @@ mod tests {
     fn many_small_families_fill_requests_to_1000_records() {
         let writes: Vec<PlannedWrite> = (0..2500).map(|n| w(&format!("00Q{n}"), n)).collect();
         let idx: Vec<usize> = (0..writes.len()).collect();
-        let lay = layout(&writes, &idx, WriteAction::Update);
+        let lay = layout(&writes, &idx);
         assert_eq!(lay.parallel.len(), 3, "⌈2500 / 1000⌉ API calls");
         let ids: HashSet<usize> = lay
             .parallel
@@ -339,9 +371,57 @@ mod tests {
             .chain((1200..1210).map(|n| w("00Qx", n)))
             .collect();
         let idx: Vec<usize> = (0..writes.len()).collect();
-        let lay = layout(&writes, &idx, WriteAction::Update);
+        let lay = layout(&writes, &idx);
         assert_eq!(lay.sequential.len(), 2);
         assert_eq!(lay.parallel.len(), 1);
+    }
+
+    #[test]
+    fn updates_and_creates_share_a_request_within_five_collections() {
+        let mut writes: Vec<PlannedWrite> = (0..700).map(|n| w(&format!("00Q{n}"), n)).collect();
+        for n in 700..1000 {
+            let mut c = w(&format!("new:{n}"), n);
+            c.action = WriteAction::Create;
+            c.id = None;
+            writes.push(c);
+        }
+        let idx: Vec<usize> = (0..writes.len()).collect();
+        let lay = layout(&writes, &idx);
+        // 700 updates (4 collections) + 300 creates (2) need 6 collections: two requests.
+        assert_eq!(lay.parallel.len(), 2);
+        for g in &lay.parallel {
+            assert!(g.ops.len() <= COMPOSITE_MAX_HEAVY_SUBREQUESTS);
+            let kinds: Vec<_> = g.ops.iter().map(|(op, _)| op.action).collect();
+            let first_create = kinds
+                .iter()
+                .position(|a| *a == salesforce::WriteAction::Create)
+                .unwrap_or(kinds.len());
+            assert!(
+                kinds[first_create..]
+                    .iter()
+                    .all(|a| *a == salesforce::WriteAction::Create),
+                "updates before creates"
+            );
+        }
+        let creates = writes
+            .iter()
+            .filter(|w| w.action == WriteAction::Create)
+            .count();
+        let in_create_ops: usize = lay
+            .parallel
+            .iter()
+            .flat_map(|g| g.ops.iter())
+            .filter(|(op, _)| op.action == salesforce::WriteAction::Create)
+            .map(|(op, _)| op.records.len())
+            .sum();
+        assert_eq!(in_create_ops, creates);
+        assert!(
+            lay.parallel
+                .iter()
+                .flat_map(|g| g.ops.iter())
+                .filter(|(op, _)| op.action == salesforce::WriteAction::Create)
+                .all(|(op, _)| op.records.iter().all(|r| !r.contains_key("Id")))
+        );
     }
 
     #[test]

@@ -341,3 +341,824 @@ async fn csv_from_stdin_is_sniffed() {
             .contains("score")
     );
 }
+
+// ---------------------------------------------------------------- against the emulated org
+
+/// An emulated org with Lead/Contact/Account metadata and no records (plus `scenario`).
+pub async fn org(scenario: &str) -> sfsim::RunningOrg {
+    let org = sfsim::start(sfsim::Options::default())
+        .await
+        .expect("sfsim starts");
+    org.control()
+        .load_scenario_str(&format!("base = \"empty\"\n{scenario}"))
+        .expect("scenario loads");
+    org
+}
+
+/// The environment the child process reads its secrets from.
+pub fn envs(org: &sfsim::RunningOrg) -> Vec<(&'static str, String)> {
+    vec![
+        ("SF_RT", org.refresh_token()),
+        ("SF_CS", org.client_secret().to_string()),
+    ]
+}
+
+/// The config for `org` (refresh-token auth, secrets from the environment).
+pub fn org_config(org: &sfsim::RunningOrg, destination_extra: &str) -> String {
+    config(org.url(), org.client_id(), destination_extra).replace(
+        "refresh_token_env = \"SF_RT\"",
+        "refresh_token_env = \"SF_RT\"\nclient_secret_env = \"SF_CS\"",
+    )
+}
+
+pub fn insert(org: &sfsim::RunningOrg, object: &str, fields: Value) -> String {
+    org.control()
+        .insert(object, fields)
+        .unwrap_or_else(|e| panic!("insert {object}: {e:?}"))
+}
+
+pub fn record(org: &sfsim::RunningOrg, id: &str) -> Value {
+    org.control()
+        .record(id)
+        .unwrap_or_else(|| panic!("record {id} exists"))
+}
+
+fn ev(id: &str, email: &str, score: &str, at: &str) -> Value {
+    serde_json::json!({"id": id, "email": email, "score": score, "reasoning": format!("reasoning of {id}"), "evaluated_at": at})
+}
+
+fn with(mut v: Value, key: &str, val: Value) -> Value {
+    v[key] = val;
+    v
+}
+
+/// Writes the evaluations as JSON Lines and runs `sync` on them against `org`.
+async fn sync(
+    org: &sfsim::RunningOrg,
+    destination_extra: &str,
+    evs: &[Value],
+    extra_args: &[&str],
+) -> Output {
+    let s = Scratch::new("sync");
+    let cfg = s.write("config.toml", &org_config(org, destination_extra));
+    let text: String = evs.iter().map(|v| format!("{v}\n")).collect();
+    let input = s.write("in.jsonl", &text);
+    let mut args = vec![
+        "sync",
+        "--config",
+        path_str(&cfg),
+        "--input",
+        path_str(&input),
+    ];
+    args.extend_from_slice(extra_args);
+    trailspark(&args, &envs(org), None).await
+}
+
+const T: &str = "2026-11-28T09:15:00Z";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn updates_the_contact_and_its_account_with_exact_values() {
+    let org = org("").await;
+    let acc = insert(
+        &org,
+        "Account",
+        serde_json::json!({"Name": "Analytical Engines"}),
+    );
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "Lovelace", "Email": "Ada.Lovelace@Example.com", "AccountId": acc}),
+    );
+    let e = with(
+        ev(
+            "ev-1",
+            "  ada.lovelace@EXAMPLE.com ",
+            "HOT",
+            "2026-11-28T10:15:00+01:00",
+        ),
+        "propensity",
+        "high".into(),
+    );
+    let o = sync(&org, "", &[e], &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l[0]["outcome"], "updated", "{}", l[0]);
+    assert_eq!(l[0]["email"], "ada.lovelace@example.com");
+    assert_eq!(l[0]["writes"][0]["object"], "Contact");
+    assert_eq!(l[0]["writes"][0]["id"], c.as_str());
+    assert_eq!(l[0]["writes"][1]["object"], "Account");
+    let r = record(&org, &c);
+    assert_eq!(r["TrailSpark_Score__c"], "hot");
+    assert_eq!(r["TrailSpark_Reasoning__c"], "reasoning of ev-1");
+    let date = r["TrailSpark_Evaluation_Date__c"].as_str().unwrap_or("");
+    assert!(date.starts_with("2026-11-28T09:15:00.000"), "{date}");
+    assert_eq!(
+        record(&org, &acc)["TrailSpark_Propensity__c"],
+        "high_propensity"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("1 updated") && err.contains("Salesforce API call"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn contact_wins_over_lead() {
+    let org = org("").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
+    );
+    let l = insert(
+        &org,
+        "Lead",
+        serde_json::json!({"LastName": "A", "Company": "X", "Email": "p@x.com"}),
+    );
+    let o = sync(&org, "", &[ev("e", "p@x.com", "warm", T)], &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "warm");
+    assert_eq!(record(&org, &l)["TrailSpark_Score__c"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn person_match_both_writes_contact_and_lead() {
+    let org = org("").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
+    );
+    let l = insert(
+        &org,
+        "Lead",
+        serde_json::json!({"LastName": "A", "Company": "X", "Email": "p@x.com"}),
+    );
+    let o = sync(
+        &org,
+        "person_match = \"both\"",
+        &[ev("e", "p@x.com", "warm", T)],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "warm");
+    assert_eq!(record(&org, &l)["TrailSpark_Score__c"], "warm");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lead_gets_score_and_lead_propensity_when_no_contact() {
+    let org = org("").await;
+    let l = insert(
+        &org,
+        "Lead",
+        serde_json::json!({"LastName": "A", "Company": "X", "Email": "lead@x.com"}),
+    );
+    let o = sync(
+        &org,
+        "",
+        &[with(
+            ev("e", "lead@x.com", "cold", T),
+            "propensity",
+            "low".into(),
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let r = record(&org, &l);
+    assert_eq!(r["TrailSpark_Score__c"], "cold");
+    assert_eq!(r["TrailSpark_Propensity__c"], "low_propensity");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn converted_lead_follows_its_contact() {
+    let org = org("").await;
+    let acc = insert(&org, "Account", serde_json::json!({"Name": "Acme"}));
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "C", "Email": "new.address@acme.com", "AccountId": acc}),
+    );
+    let l = insert(
+        &org,
+        "Lead",
+        serde_json::json!({"LastName": "C", "Company": "Acme", "Email": "old@acme.com", "IsConverted": true, "ConvertedContactId": c, "ConvertedAccountId": acc, "Status": "Closed - Converted"}),
+    );
+    let o = sync(&org, "", &[ev("e", "old@acme.com", "hot", T)], &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let line = &lines(&o)[0];
+    assert_eq!(line["writes"][0]["id"], c.as_str(), "{line}");
+    assert_eq!(line["warnings"][0]["code"], "converted_lead_followed");
+    assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "hot");
+    assert_eq!(record(&org, &l)["TrailSpark_Score__c"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicates_all_most_recent_and_skip() {
+    let org = org("").await;
+    let l1 = insert(
+        &org,
+        "Lead",
+        serde_json::json!({"LastName": "A", "Company": "X", "Email": "dup@x.com"}),
+    );
+    let l2 = insert(
+        &org,
+        "Lead",
+        serde_json::json!({"LastName": "B", "Company": "X", "Email": "DUP@x.com"}),
+    );
+    // skip: nothing written, skipped with the ids.
+    let o = sync(
+        &org,
+        "duplicates = \"skip\"",
+        &[ev("e1", "dup@x.com", "cold", "2026-11-28T09:00:00Z")],
+        &[],
+    )
+    .await;
+    let line = &lines(&o)[0];
+    assert_eq!(
+        (line["outcome"].as_str(), line["reason"].as_str()),
+        (Some("skipped"), Some("duplicate_match")),
+        "{line}"
+    );
+    assert_eq!(line["warnings"][0]["ids"].as_array().map(Vec::len), Some(2));
+    assert_eq!(record(&org, &l1)["TrailSpark_Score__c"], Value::Null);
+    // most_recent: only the last modified one (l1 after this touch).
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    org.control()
+        .update(&l1, serde_json::json!({"Title": "touched"}))
+        .expect("touch");
+    let o = sync(
+        &org,
+        "duplicates = \"most_recent\"",
+        &[ev("e2", "dup@x.com", "warm", "2026-11-28T10:00:00Z")],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(record(&org, &l1)["TrailSpark_Score__c"], "warm");
+    assert_eq!(record(&org, &l2)["TrailSpark_Score__c"], Value::Null);
+    // all: both, with a duplicate_match warning.
+    let o = sync(
+        &org,
+        "",
+        &[ev("e3", "dup@x.com", "hot", "2026-11-28T11:00:00Z")],
+        &[],
+    )
+    .await;
+    let line = &lines(&o)[0];
+    assert_eq!(line["warnings"][0]["code"], "duplicate_match", "{line}");
+    assert_eq!(record(&org, &l1)["TrailSpark_Score__c"], "hot");
+    assert_eq!(record(&org, &l2)["TrailSpark_Score__c"], "hot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_account_write_per_batch_with_the_newest_propensity() {
+    let org = org("").await;
+    let acc = insert(&org, "Account", serde_json::json!({"Name": "Acme"}));
+    let a = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "a@acme.com", "AccountId": acc}),
+    );
+    let b = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "B", "Email": "b@acme.com", "AccountId": acc}),
+    );
+    let loner = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "L", "Email": "loner@x.com"}),
+    );
+    let evs = [
+        with(
+            ev("e1", "a@acme.com", "hot", "2026-11-28T10:00:00Z"),
+            "propensity",
+            "high".into(),
+        ),
+        with(
+            ev("e2", "b@acme.com", "hot", "2026-11-28T09:00:00Z"),
+            "propensity",
+            "low".into(),
+        ),
+        with(
+            ev("e3", "loner@x.com", "hot", T),
+            "propensity",
+            "low".into(),
+        ),
+    ];
+    org.control().clear_calls();
+    let o = sync(&org, "", &evs, &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        record(&org, &acc)["TrailSpark_Propensity__c"],
+        "high_propensity"
+    );
+    let l = lines(&o);
+    let account_writes = l
+        .iter()
+        .flat_map(|x| x["writes"].as_array().cloned().unwrap_or_default())
+        .filter(|w| w["object"] == "Account")
+        .count();
+    assert_eq!(account_writes, 1);
+    // A Contact without an Account gets its score but no propensity anywhere.
+    assert_eq!(record(&org, &loner)["TrailSpark_Score__c"], "hot");
+    assert_eq!(l[2]["writes"].as_array().map(Vec::len), Some(1));
+    assert_eq!(record(&org, &a)["TrailSpark_Score__c"], "hot");
+    assert_eq!(record(&org, &b)["TrailSpark_Score__c"], "hot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_a_lead_only_for_selected_score_levels() {
+    let org = org("").await;
+    let cfg = "[destinations.salesforce.create_records]\nenabled = true\nscore_levels = [\"hot\"]";
+    let hot = with(
+        ev("h", "New.Person@Startup.io", "hot", T),
+        "person",
+        serde_json::json!({"first_name": "New"}),
+    );
+    let o = sync(
+        &org,
+        cfg,
+        &[
+            hot,
+            ev("c", "cold@startup.io", "cold", T),
+            ev("w", "w@startup.io", "warm", T),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l[0]["outcome"], "created", "{}", l[0]);
+    assert_eq!(
+        (l[1]["outcome"].as_str(), l[1]["reason"].as_str()),
+        (Some("skipped"), Some("score_not_selected_for_creation"))
+    );
+    let id = l[0]["writes"][0]["id"].as_str().expect("new id");
+    let r = record(&org, id);
+    assert_eq!(r["Email"], "New.Person@Startup.io");
+    assert_eq!(r["FirstName"], "New");
+    assert_eq!(r["LastName"], "[not provided]");
+    assert_eq!(r["Company"], "[not provided]");
+    assert_eq!(r["TrailSpark_Score__c"], "hot");
+    // Without creation: no match.
+    let o = sync(&org, "", &[ev("x", "nobody@nowhere.io", "hot", T)], &[]).await;
+    assert_eq!(lines(&o)[0]["reason"], "no_match");
+    // Sending the created one again finds the Lead: no second record.
+    let o = sync(
+        &org,
+        cfg,
+        &[ev(
+            "h2",
+            "new.person@startup.io",
+            "hot",
+            "2026-11-29T09:00:00Z",
+        )],
+        &[],
+    )
+    .await;
+    assert_eq!(lines(&o)[0]["outcome"], "updated");
+    assert_eq!(
+        org.control()
+            .query("SELECT Id FROM Lead WHERE Email = 'new.person@startup.io'")
+            .map(|v| v.len())
+            .ok(),
+        Some(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_a_contact_under_the_account_of_the_email_domain_else_a_lead() {
+    let org = org("").await;
+    let acc = insert(
+        &org,
+        "Account",
+        serde_json::json!({"Name": "Example", "Website": "https://www.Example.com/about", "TrailSpark_Propensity__c": null}),
+    );
+    let cfg = "create_as = \"contact\"\n[destinations.salesforce.create_records]\nenabled = true";
+    let evs = [
+        with(
+            with(
+                ev("c", "ada@example.com", "hot", T),
+                "person",
+                serde_json::json!({"last_name": "Lovelace"}),
+            ),
+            "propensity",
+            "medium".into(),
+        ),
+        ev("l", "bob@unknown-domain.io", "hot", T),
+    ];
+    let o = sync(&org, cfg, &evs, &[]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l[0]["writes"][0]["object"], "Contact", "{}", l[0]);
+    let c = record(&org, l[0]["writes"][0]["id"].as_str().expect("id"));
+    assert_eq!(c["AccountId"], acc.as_str());
+    assert_eq!(c["LastName"], "Lovelace");
+    assert_eq!(
+        record(&org, &acc)["TrailSpark_Propensity__c"],
+        "medium_propensity"
+    );
+    assert_eq!(l[1]["writes"][0]["object"], "Lead");
+    assert_eq!(l[1]["warnings"][0]["code"], "no_account_for_domain");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn newest_evaluation_in_the_file_wins() {
+    let org = org("").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
+    );
+    let evs = [
+        ev("old", "p@x.com", "cold", "2026-11-28T08:00:00Z"),
+        ev("new", "P@X.com", "hot", "2026-11-28T09:00:00Z"),
+    ];
+    let o = sync(&org, "", &evs, &[]).await;
+    let l = lines(&o);
+    assert_eq!(
+        (l[0]["outcome"].as_str(), l[0]["reason"].as_str()),
+        (Some("superseded"), Some("newer_evaluation_in_batch"))
+    );
+    assert_eq!(l[1]["outcome"], "updated");
+    assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "hot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn newer_evaluation_already_in_salesforce_wins() {
+    let org = org("").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com", "TrailSpark_Score__c": "cold", "TrailSpark_Evaluation_Date__c": "2026-12-01T00:00:00.000+0000"}),
+    );
+    let o = sync(&org, "", &[ev("e", "p@x.com", "hot", T)], &[]).await;
+    assert_eq!(code(&o), 0);
+    let l = lines(&o);
+    assert_eq!(
+        (l[0]["outcome"].as_str(), l[0]["reason"].as_str()),
+        (Some("superseded"), Some("newer_evaluation_in_salesforce"))
+    );
+    assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "cold");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resending_is_unchanged_and_writes_nothing() {
+    let org = org("").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
+    );
+    let e = ev("e", "p@x.com", "hot", "2026-11-28T10:15:00+01:00");
+    let o = sync(&org, "", std::slice::from_ref(&e), &[]).await;
+    assert_eq!(lines(&o)[0]["outcome"], "updated");
+    let modified = record(&org, &c)["LastModifiedDate"].clone();
+    org.control().clear_calls();
+    let o = sync(&org, "", &[e], &[]).await;
+    assert_eq!(lines(&o)[0]["outcome"], "unchanged", "{}", stdout(&o));
+    assert_eq!(record(&org, &c)["LastModifiedDate"], modified);
+    let writes = org
+        .control()
+        .calls()
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.kind,
+                sfsim::control::CallKind::CollectionsUpdate
+                    | sfsim::control::CallKind::CollectionsCreate
+            )
+        })
+        .count();
+    assert_eq!(writes, 0, "no write call on an unchanged record");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_writes_nothing() {
+    let org = org("").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
+    );
+    let o = sync(&org, "", &[ev("e", "p@x.com", "hot", T)], &["--dry-run"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l[0]["outcome"], "updated");
+    assert_eq!(l[0]["dry_run"], true);
+    assert_eq!(record(&org, &c)["TrailSpark_Score__c"], Value::Null);
+    assert!(stderr(&o).contains("dry run"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reasoning_is_cut_to_the_field_length_with_a_warning() {
+    let org = org("[[fields]]\nobject = \"Contact\"\nname = \"TrailSpark_Reasoning__c\"\ntype = \"textarea\"\nlength = 300\n").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
+    );
+    let long = "x".repeat(500);
+    let o = sync(
+        &org,
+        "",
+        &[with(ev("e", "p@x.com", "hot", T), "reasoning", long.into())],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(
+        l[0]["warnings"][0],
+        serde_json::json!({"code": "reasoning_truncated", "length": 300})
+    );
+    let stored = record(&org, &c)["TrailSpark_Reasoning__c"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(stored.chars().count(), 300);
+    assert!(stored.ends_with('…'));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn emails_with_quotes_are_matched_and_escaped_safely() {
+    let org = org("").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "O'Brien", "Email": "o'brien@example.com"}),
+    );
+    let other = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "X", "Email": "x@example.com"}),
+    );
+    // A quote that would end the literal, then an injection attempt.
+    let evil = r#""x@example.com') OR (Email != '"@example.com"#;
+    let evs = [
+        ev("q", "O'Brien@example.com", "hot", T),
+        ev("inj", evil, "hot", T),
+    ];
+    let o = sync(&org, "", &evs, &[]).await;
+    let l = lines(&o);
+    assert_eq!(l[0]["outcome"], "updated", "{}", l[0]);
+    assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "hot");
+    assert_ne!(l[1]["outcome"], "updated", "{}", l[1]);
+    assert_eq!(record(&org, &other)["TrailSpark_Score__c"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destination_disabled_makes_no_api_call() {
+    let org = org("").await;
+    insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
+    );
+    org.control().clear_calls();
+    let o = sync(
+        &org,
+        "enabled = false",
+        &[ev("e", "p@x.com", "hot", T)],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&o), 0);
+    assert_eq!(lines(&o)[0]["reason"], "destination_disabled");
+    assert_eq!(org.control().api_calls_counted(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_not_mapped_is_skipped() {
+    let org = org("").await;
+    insert(
+        &org,
+        "Lead",
+        serde_json::json!({"LastName": "A", "Company": "X", "Email": "p@x.com"}),
+    );
+    let s = Scratch::new("notmapped");
+    let text = org_config(&org, "")
+        .replace("[destinations.salesforce.lead]\nscore_field = \"TrailSpark_Score__c\"\nevaluation_date_field = \"TrailSpark_Evaluation_Date__c\"\nreasoning_field = \"TrailSpark_Reasoning__c\"\n", "")
+        .replace("lead_field = \"TrailSpark_Propensity__c\"\n", "");
+    let cfg = s.write("c.toml", &text);
+    let input = s.write("in.jsonl", &format!("{}\n", ev("e", "p@x.com", "hot", T)));
+    let o = trailspark(
+        &[
+            "sync",
+            "--config",
+            path_str(&cfg),
+            "--input",
+            path_str(&input),
+        ],
+        &envs(&org),
+        None,
+    )
+    .await;
+    let l = lines(&o);
+    assert_eq!(
+        (l[0]["outcome"].as_str(), l[0]["reason"].as_str()),
+        (Some("skipped"), Some("object_not_mapped")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validation_rule_failure_is_reported_with_its_message_and_exit_1() {
+    let org = org(
+        "[[validation_rules]]\nname = \"No_Cold\"\nobject = \"Lead\"\nmessage = \"Cold leads are not allowed\"\nerror_field = \"TrailSpark_Score__c\"\ncondition = { kind = \"equals\", field = \"TrailSpark_Score__c\", value = \"cold\" }\n",
+    )
+    .await;
+    insert(
+        &org,
+        "Lead",
+        serde_json::json!({"LastName": "A", "Company": "X", "Email": "cold@x.com"}),
+    );
+    insert(
+        &org,
+        "Lead",
+        serde_json::json!({"LastName": "B", "Company": "X", "Email": "hot@x.com"}),
+    );
+    let o = sync(
+        &org,
+        "",
+        &[
+            ev("c", "cold@x.com", "cold", T),
+            ev("h", "hot@x.com", "hot", T),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&o), 1);
+    let l = lines(&o);
+    assert_eq!(l[0]["outcome"], "failed");
+    assert_eq!(l[0]["error"]["code"], "FIELD_CUSTOM_VALIDATION_EXCEPTION");
+    assert!(
+        l[0]["error"]["hint"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Cold leads are not allowed"),
+        "{}",
+        l[0]
+    );
+    assert_eq!(l[1]["outcome"], "updated");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicate_rule_blocks_a_create_and_allow_duplicate_save_passes_an_alert_rule() {
+    let block = "[[duplicate_rules]]\nname = \"Lead_Block\"\nobject = \"Lead\"\nfield = \"LastName\"\naction = \"block\"\n";
+    let org_b = org(block).await;
+    insert(
+        &org_b,
+        "Lead",
+        serde_json::json!({"LastName": "[not provided]", "Company": "X", "Email": "someone@else.com"}),
+    );
+    let cfg = "[destinations.salesforce.create_records]\nenabled = true";
+    let o = sync(&org_b, cfg, &[ev("d", "new@x.com", "hot", T)], &[]).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let l = lines(&o);
+    assert_eq!(l[0]["error"]["code"], "DUPLICATES_DETECTED", "{}", l[0]);
+    assert!(
+        l[0]["error"]["hint"]
+            .as_str()
+            .unwrap_or("")
+            .contains("allow_duplicate_save")
+    );
+
+    let alert = block.replace("\"block\"", "\"alert\"");
+    let org_a = org(&alert).await;
+    insert(
+        &org_a,
+        "Lead",
+        serde_json::json!({"LastName": "[not provided]", "Company": "X", "Email": "someone@else.com"}),
+    );
+    let o = sync(
+        &org_a,
+        &format!("allow_duplicate_save = true\n{cfg}"),
+        &[ev("d", "new@x.com", "hot", T)],
+        &[],
+    )
+    .await;
+    assert_eq!(lines(&o)[0]["outcome"], "created", "{}", stdout(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn locked_record_fails_as_transient() {
+    let org = org("").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
+    );
+    org.control().lock_records(&[c.as_str()], None);
+    let o = sync(&org, "", &[ev("e", "p@x.com", "hot", T)], &[]).await;
+    assert_eq!(code(&o), 1);
+    let l = lines(&o);
+    assert_eq!(l[0]["error"]["code"], "UNABLE_TO_LOCK_ROW", "{}", l[0]);
+    assert_eq!(l[0]["error"]["transient"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authentication_failure_exits_2() {
+    let org = org("").await;
+    let s = Scratch::new("auth");
+    let cfg = s.write("c.toml", &org_config(&org, ""));
+    let input = s.write("in.jsonl", &format!("{}\n", ev("e", "p@x.com", "hot", T)));
+    let env = vec![
+        ("SF_RT", "revoked-or-wrong".to_string()),
+        ("SF_CS", org.client_secret().to_string()),
+    ];
+    let o = trailspark(
+        &[
+            "sync",
+            "--config",
+            path_str(&cfg),
+            "--input",
+            path_str(&input),
+        ],
+        &env,
+        None,
+    )
+    .await;
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("integrations.sim: cannot sign in to Salesforce"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("revoked-or-wrong"),
+        "secrets never printed"
+    );
+    assert!(stdout(&o).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_file_is_delivered() {
+    let org = org("").await;
+    let c = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
+    );
+    let s = Scratch::new("csv");
+    let cfg = s.write("c.toml", &org_config(&org, ""));
+    let input = s.write(
+        "in.csv",
+        "id,email,score,reasoning,evaluated_at,propensity,first_name,last_name,company,title\nc1,P@x.com,Warm,\"multi-line\nreasoning, with comma\",2026-11-28T09:15:00Z,,,,,\n",
+    );
+    let out = s.0.join("report.jsonl");
+    let o = trailspark(
+        &[
+            "sync",
+            "--config",
+            path_str(&cfg),
+            "--input",
+            path_str(&input),
+            "--output",
+            path_str(&out),
+        ],
+        &envs(&org),
+        None,
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report = std::fs::read_to_string(&out).expect("report written");
+    assert!(report.contains("\"outcome\":\"updated\""), "{report}");
+    assert_eq!(
+        record(&org, &c)["TrailSpark_Reasoning__c"],
+        "multi-line\nreasoning, with comma"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_file_is_batched_in_input_order_with_few_api_calls() {
+    let org = org("").await;
+    for i in 0..300 {
+        insert(
+            &org,
+            "Contact",
+            serde_json::json!({"LastName": format!("P{i}"), "Email": format!("p{i}@x.com")}),
+        );
+    }
+    org.control().clear_calls();
+    let evs: Vec<Value> = (0..300)
+        .map(|i| ev(&format!("e{i}"), &format!("p{i}@x.com"), "hot", T))
+        .collect();
+    let o = sync(&org, "", &evs, &["--batch-size", "150"]).await;
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l.len(), 300);
+    assert!(
+        l.iter()
+            .enumerate()
+            .all(|(i, x)| x["id"] == format!("e{i}").as_str() && x["outcome"] == "updated")
+    );
+    // Per batch of 150: 1 lookup Composite + 1 write Composite; plus 2 describes (and identity/other reads).
+    let counted = org.control().api_calls_counted();
+    assert!(counted <= 8, "{counted} API calls for 300 evaluations");
+}

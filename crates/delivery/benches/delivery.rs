@@ -1,0 +1,158 @@
+//! Delivery benchmark against the emulated org with 100 ms latency per API call:
+//! 10,000 evaluations (≈60% existing Contacts, several per Account; 25% open Leads; 10%
+//! unknown people with creation on for hot; 5% already up to date), delivered in batches of
+//! 1,000 like `trailspark sync`. Prints API calls used against the floor
+//! (⌈lookup statements / 5⌉ + ⌈records written / 1,000⌉) and against a per-record client
+//! (2 calls per evaluation: one lookup, one write), and evaluations per second.
+//!
+//! Run: `cargo bench -p delivery` (env `BENCH_EVALUATIONS`, `BENCH_LATENCY_MS` to change).
+
+use std::time::{Duration, Instant};
+
+use delivery::{DeliverOptions, Destination};
+use domain::{DestinationSettings, Evaluation, Outcome, Score};
+use salesforce::{Client, ClientConfig, LoginUrl, SecretString, TokenSource};
+use serde_json::json;
+
+const BATCH: usize = 1000;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+async fn run() {
+    let n = env_or("BENCH_EVALUATIONS", 10_000) as usize;
+    let latency = Duration::from_millis(env_or("BENCH_LATENCY_MS", 100));
+    let org = sfsim::start(sfsim::Options {
+        latency,
+        ..Default::default()
+    })
+    .await
+    .expect("sfsim starts");
+    org.control()
+        .load_scenario_str("base = \"empty\"\n")
+        .expect("empty org");
+    let ctl = org.control();
+
+    // People: 60% Contacts (3 per Account), 25% open Leads, 10% unknown, 5% unchanged Contacts.
+    let when = "2026-11-28T09:15:00Z";
+    let mut evaluations = Vec::with_capacity(n);
+    let mut account = String::new();
+    for i in 0..n {
+        let kind = i % 20; // 12/20 contacts, 5/20 leads, 2/20 unknown, 1/20 unchanged
+        let email = format!("person{i}@company{}.example.com", i / 3);
+        let score = Score::ALL[i % 3];
+        let propensity = ["high", "medium", "low"][i % 3];
+        let ev = |email: &str| {
+            Evaluation::parse_json(&json!({"id": format!("ev-{i}"), "email": email, "score": score.as_str(),
+                "reasoning": format!("Signals for person {i}: visited pricing, read docs."), "evaluated_at": when, "propensity": propensity}))
+            .expect("valid evaluation")
+        };
+        match kind {
+            0..=11 => {
+                if i % 3 == 0 || account.is_empty() {
+                    account = ctl
+                        .insert("Account", json!({"Name": format!("Company {}", i / 3)}))
+                        .expect("account");
+                }
+                ctl.insert(
+                    "Contact",
+                    json!({"LastName": format!("P{i}"), "Email": email, "AccountId": account}),
+                )
+                .expect("contact");
+            }
+            12..=16 => {
+                ctl.insert(
+                    "Lead",
+                    json!({"LastName": format!("P{i}"), "Company": "X", "Email": email}),
+                )
+                .expect("lead");
+            }
+            17 | 18 => {}
+            _ => {
+                let e = ev(&email);
+                ctl.insert("Contact", json!({"LastName": format!("P{i}"), "Email": email, "TrailSpark_Score__c": score.as_str(),
+                    "TrailSpark_Evaluation_Date__c": "2026-11-28T09:15:00.000+0000", "TrailSpark_Reasoning__c": e.reasoning})).expect("unchanged contact");
+            }
+        }
+        evaluations.push(ev(&email));
+    }
+
+    let mut cfg = ClientConfig::new(TokenSource::RefreshToken {
+        login_url: LoginUrl::parse(org.url()).expect("url"),
+        client_id: org.client_id().to_string(),
+        client_secret: Some(SecretString::from(org.client_secret().to_string())),
+        refresh_token: SecretString::from(org.refresh_token()),
+    });
+    cfg.concurrency = 4;
+    let client = Client::connect(cfg).await.expect("connects");
+    let mut settings = DestinationSettings::suggested("bench");
+    settings.create_records.enabled = true;
+    settings.create_records.score_levels = [Score::Hot].into_iter().collect();
+    let dest = Destination::new(settings, client.clone())
+        .await
+        .expect("destination");
+    dest.metadata().await.expect("describes");
+    let describe_calls = client.calls_made();
+    ctl.clear_calls();
+
+    let started = Instant::now();
+    let mut counts = std::collections::BTreeMap::<Outcome, usize>::new();
+    let mut records_written = 0usize;
+    for batch in evaluations.chunks(BATCH) {
+        for r in dest.deliver(batch, DeliverOptions::default()).await {
+            *counts.entry(r.outcome).or_default() += 1;
+            if !matches!(r.outcome, Outcome::Failed) {
+                records_written += r.writes.len();
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    let calls = client.calls_made() - describe_calls;
+    let statements = ctl
+        .calls()
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.kind,
+                sfsim::control::CallKind::Query | sfsim::control::CallKind::QueryMore
+            )
+        })
+        .count();
+    let floor = statements.div_ceil(5) + records_written.div_ceil(1000);
+    println!(
+        "evaluations:            {n} in batches of {BATCH}, {} ms latency per call",
+        latency.as_millis()
+    );
+    println!(
+        "outcomes:               {}",
+        counts
+            .iter()
+            .map(|(o, c)| format!("{c} {}", o.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("records written:        {records_written}");
+    println!("lookup SOQL statements: {statements}");
+    println!(
+        "API calls used:         {calls} (+{describe_calls} describe/identity once per destination)"
+    );
+    println!("floor:                  {floor} (⌈{statements}/5⌉ + ⌈{records_written}/1000⌉)");
+    println!("per-record client:      {} (2 per evaluation)", 2 * n);
+    println!(
+        "time:                   {:.1} s, {:.0} evaluations/s",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64()
+    );
+}
