@@ -41,7 +41,15 @@ async fn main() -> Result<(), BoxError> {
     let dir = std::env::temp_dir().join(format!("store-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     let sqlite = |name: &str| format!("sqlite://{}", dir.join(name).display());
-    figures.push(run("SQLite (file, WAL)", &sqlite("a.db"), &sqlite("b.db"), count).await?);
+    figures.push(
+        run(
+            "SQLite (file, WAL)",
+            &sqlite("a.db"),
+            &sqlite("b.db"),
+            count,
+        )
+        .await?,
+    );
     let _ = std::fs::remove_dir_all(&dir);
 
     match std::env::var("TRAILSPARK_TEST_POSTGRES_URL") {
@@ -127,7 +135,12 @@ async fn run(
     eprintln!(
         "{backend}: {one_client:.0}/s one client, {concurrent:.0}/s {CONCURRENT_CLIENTS} clients, {queue_cycle:.0}/s queue cycle"
     );
-    Ok(Figures { backend, one_client, concurrent, queue_cycle })
+    Ok(Figures {
+        backend,
+        one_client,
+        concurrent,
+        queue_cycle,
+    })
 }
 
 /// Realistic evaluations (~700 bytes of JSON each, reasoning of a few sentences).
@@ -196,7 +209,8 @@ fn render(figures: &[Figures], count: usize) -> String {
         s,
         "\nEach ingest is one transaction committed before it returns (SQLite: WAL, \
          `synchronous = NORMAL`; PostgreSQL: default durability). Evaluations are ~700 bytes \
-         of JSON. The queue cycle includes one sync-log entry per delivery."
+         of JSON. The queue cycle includes one sync-log entry per delivery. \
+         Runs on a shared machine vary by up to ±40%."
     );
     let _ = write!(s, "{SECTION_END}");
     s
@@ -210,7 +224,7 @@ fn write_section(section: &str) -> std::io::Result<()> {
         (Some(a), Some(b)) if a < b => {
             format!("{}{}{}", &old[..a], section, &old[b + SECTION_END.len()..])
         }
-        _ => format!("{}\n{}\n", old.trim_end(), section),
+        _ => format!("{}\n\n{}\n", old.trim_end(), section),
     };
     if let Some(dir) = std::path::Path::new(path).parent() {
         std::fs::create_dir_all(dir)?;

@@ -150,6 +150,25 @@ fn next_step(
     }
 }
 
+/// A delivery's lease as `complete` found it.
+struct Held {
+    attempts: u32,
+    owner: Option<String>,
+    evaluation_id: String,
+    destination: String,
+}
+
+/// One applied attempt result.
+struct Step<'a> {
+    result: &'a DeliveryResult,
+    held: Held,
+    /// This attempt's number (1 for the first).
+    attempt: u32,
+    state: DeliveryState,
+    outcome: DeliveryOutcome,
+    next: OffsetDateTime,
+}
+
 #[async_trait]
 impl Store for Backend {
     async fn migrate(&self) -> Result<()> {
@@ -362,66 +381,96 @@ impl Store for Backend {
             return Ok(Vec::new());
         }
         let now = self.now();
-        let select = format!(
-            "SELECT attempts, evaluation_id, destination FROM deliveries \
-             WHERE id = $1 AND state = 'leased' AND lease_owner = $2 {FOR_UPDATE}"
-        );
         let mut tx = self.begin_write().await?;
+
+        // The current leases of the named deliveries, locked in id order (PostgreSQL: no
+        // deadlock between concurrent completions; SQLite: the write lock is already held).
+        let mut ids: Vec<i64> = results.iter().map(|r| r.id.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut held: HashMap<i64, Held> = HashMap::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT id, attempts, lease_owner, evaluation_id, destination FROM deliveries \
+                 WHERE state = 'leased' AND id IN ",
+            );
+            push_in_list(&mut qb, chunk.iter().copied());
+            qb.push(" ORDER BY id ").push(FOR_UPDATE);
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                held.insert(
+                    row.try_get("id")?,
+                    Held {
+                        attempts: to_u32(row.try_get("attempts")?),
+                        owner: row.try_get("lease_owner")?,
+                        evaluation_id: row.try_get("evaluation_id")?,
+                        destination: row.try_get("destination")?,
+                    },
+                );
+            }
+        }
+
         let mut statuses = vec![CompleteStatus::NotOwner; results.len()];
-        // Rows are locked in id order (no deadlock between concurrent completions).
-        let mut order: Vec<usize> = (0..results.len()).collect();
-        order.sort_by_key(|&i| results[i].id);
-        for i in order {
-            let r = &results[i];
-            let Some(row) = sqlx::query(AssertSqlSafe(select.as_str()))
-                .bind(r.id.0)
-                .bind(r.worker.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-            else {
+        let mut steps = Vec::new();
+        for (i, r) in results.iter().enumerate() {
+            // Removing the lease as it is used makes a repeated id in one call NotOwner.
+            let owned = held
+                .get(&r.id.0)
+                .is_some_and(|h| h.owner.as_deref() == Some(r.worker.as_str()));
+            let Some(h) = owned.then(|| held.remove(&r.id.0)).flatten() else {
                 continue;
             };
-            let attempts_after = to_u32(row.try_get("attempts")?).saturating_add(1);
-            let evaluation_id: String = row.try_get("evaluation_id")?;
-            let destination: String = row.try_get("destination")?;
+            let attempt = h.attempts.saturating_add(1);
             let jitter: f64 = rand::random();
-            let (state, outcome, next) =
-                next_step(r.disposition, attempts_after, policy, now, jitter);
-            let updated = sqlx::query(
-                "UPDATE deliveries SET state = $1, outcome = $2, attempts = $3, \
-                 next_attempt_at_us = $4, lease_owner = NULL, lease_expires_at_us = NULL, \
-                 last_report = $5, updated_at_us = $6 \
-                 WHERE id = $7 AND state = 'leased' AND lease_owner = $8",
-            )
-            .bind(state.as_str())
-            .bind(outcome.as_str())
-            .bind(i64::from(attempts_after))
-            .bind(to_us(next))
-            .bind(Json(&r.report))
-            .bind(to_us(now))
-            .bind(r.id.0)
-            .bind(r.worker.as_str())
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() == 0 {
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO sync_log \
-                 (delivery_id, evaluation_id, destination, attempt, outcome, worker, report, at_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(r.id.0)
-            .bind(evaluation_id)
-            .bind(destination)
-            .bind(i64::from(attempts_after))
-            .bind(outcome.as_str())
-            .bind(r.worker.as_str())
-            .bind(Json(&r.report))
-            .bind(to_us(now))
-            .execute(&mut *tx)
-            .await?;
+            let (state, outcome, next) = next_step(r.disposition, attempt, policy, now, jitter);
             statuses[i] = CompleteStatus::Applied(state);
+            steps.push(Step {
+                result: r,
+                held: h,
+                attempt,
+                state,
+                outcome,
+                next,
+            });
+        }
+
+        let now_us = to_us(now);
+        for chunk in steps.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "WITH v (id, state, outcome, attempts, next_attempt_at_us, last_report) AS (",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(s.result.id.0)
+                    .push_bind(s.state.as_str())
+                    .push_bind(s.outcome.as_str())
+                    .push_bind(i64::from(s.attempt))
+                    .push_bind(to_us(s.next))
+                    .push_bind(Json(&s.result.report));
+            });
+            qb.push(
+                ") UPDATE deliveries SET state = v.state, outcome = v.outcome, \
+                 attempts = v.attempts, next_attempt_at_us = v.next_attempt_at_us, \
+                 lease_owner = NULL, lease_expires_at_us = NULL, last_report = v.last_report, \
+                 updated_at_us = ",
+            )
+            .push_bind(now_us)
+            .push(" FROM v WHERE deliveries.id = v.id");
+            qb.build().execute(&mut *tx).await?;
+
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO sync_log (delivery_id, evaluation_id, destination, attempt, \
+                 outcome, worker, report, at_us) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(s.result.id.0)
+                    .push_bind(s.held.evaluation_id.as_str())
+                    .push_bind(s.held.destination.as_str())
+                    .push_bind(i64::from(s.attempt))
+                    .push_bind(s.outcome.as_str())
+                    .push_bind(s.result.worker.as_str())
+                    .push_bind(Json(&s.result.report))
+                    .push_bind(now_us);
+            });
+            qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(statuses)

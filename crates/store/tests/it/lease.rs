@@ -27,6 +27,8 @@ both_backends!(
     release_makes_deliveries_due_again,
     extend_lease_keeps_others_away,
     final_outcomes_end_the_delivery,
+    complete_applies_each_lease_once,
+    large_batches_complete_in_one_call,
 );
 
 async fn every_delivery_is_leased_exactly_once_under_concurrency(h: Harness) {
@@ -270,6 +272,86 @@ async fn final_outcomes_end_the_delivery(h: Harness) {
     assert_eq!(log[0].worker, "w");
     assert_eq!(log[0].outcome.as_str(), "unchanged");
     assert_eq!(log[0].report, json!({"outcome": "unchanged"}));
+}
+
+async fn complete_applies_each_lease_once(h: Harness) {
+    seed(h.store.as_ref(), 2).await;
+    let leased = h
+        .store
+        .lease_batch("salesforce", 10, LEASE, "w")
+        .await
+        .unwrap();
+    let policy = RetryPolicy::default();
+    let st = h
+        .store
+        .complete(
+            vec![
+                done(leased[0].id, "intruder", Outcome::Created),
+                done(leased[0].id, "w", Outcome::Updated),
+                done(leased[0].id, "w", Outcome::Created),
+                done(store::DeliveryId(424_242), "w", Outcome::Created),
+            ],
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        st,
+        vec![
+            CompleteStatus::NotOwner,
+            CompleteStatus::Applied(DeliveryState::Done),
+            CompleteStatus::NotOwner,
+            CompleteStatus::NotOwner
+        ]
+    );
+    let d = delivery(h.store.as_ref(), &leased[0].evaluation_id).await;
+    assert_eq!(d.outcome.as_str(), "updated");
+    assert_eq!(
+        h.store
+            .evaluation_log(&leased[0].evaluation_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The other lease is untouched.
+    let other = delivery(h.store.as_ref(), &leased[1].evaluation_id).await;
+    assert_eq!(other.state, DeliveryState::Leased);
+}
+
+async fn large_batches_complete_in_one_call(h: Harness) {
+    seed(h.store.as_ref(), 1200).await;
+    let leased = h
+        .store
+        .lease_batch("salesforce", 1200, LEASE, "w")
+        .await
+        .unwrap();
+    assert_eq!(leased.len(), 1200);
+    let results = leased
+        .iter()
+        .map(|l| done(l.id, "w", Outcome::Updated))
+        .collect();
+    let st = h
+        .store
+        .complete(results, &RetryPolicy::default())
+        .await
+        .unwrap();
+    assert!(
+        st.iter()
+            .all(|s| *s == CompleteStatus::Applied(DeliveryState::Done))
+    );
+    let stats = h.store.queue_stats(None).await.unwrap();
+    assert_eq!(stats.by_state[&DeliveryState::Done], 1200);
+    let last = delivery(h.store.as_ref(), &leased[1199].evaluation_id).await;
+    assert_eq!(last.last_report, Some(json!({"outcome": "updated"})));
+    assert_eq!(
+        h.store
+            .evaluation_log(&leased[1199].evaluation_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 pub async fn delivery(store: &dyn Store, evaluation_id: &str) -> store::Delivery {
