@@ -5,7 +5,7 @@
 //! (⌈lookup statements / 5⌉ + ⌈records written / 1,000⌉) and against a per-record client
 //! (2 calls per evaluation: one lookup, one write), and evaluations per second.
 //!
-//! Run: `cargo bench -p delivery` (env `BENCH_EVALUATIONS`, `BENCH_LATENCY_MS` to change).
+//! Run: `cargo bench -p delivery` (env `BENCH_EVALUATIONS`, `BENCH_LATENCY_MS`, `BENCH_BATCH` to change).
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,8 @@ use domain::{DestinationSettings, Evaluation, Outcome, Score};
 use salesforce::{Client, ClientConfig, LoginUrl, SecretString, TokenSource};
 use serde_json::json;
 
-const BATCH: usize = 1000;
+/// `trailspark sync`'s default batch size.
+const DEFAULT_BATCH: u64 = 1000;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -34,6 +35,7 @@ fn main() {
 async fn run() {
     let n = env_or("BENCH_EVALUATIONS", 10_000) as usize;
     let latency = Duration::from_millis(env_or("BENCH_LATENCY_MS", 100));
+    let batch_size = env_or("BENCH_BATCH", DEFAULT_BATCH).max(1) as usize;
     let org = sfsim::start(sfsim::Options {
         latency,
         ..Default::default()
@@ -110,7 +112,7 @@ async fn run() {
     let started = Instant::now();
     let mut counts = std::collections::BTreeMap::<Outcome, usize>::new();
     let mut records_written = 0usize;
-    for batch in evaluations.chunks(BATCH) {
+    for batch in evaluations.chunks(batch_size) {
         for r in dest.deliver(batch, DeliverOptions::default()).await {
             *counts.entry(r.outcome).or_default() += 1;
             if !matches!(r.outcome, Outcome::Failed) {
@@ -132,7 +134,7 @@ async fn run() {
         .count();
     let floor = statements.div_ceil(5) + records_written.div_ceil(1000);
     println!(
-        "evaluations:            {n} in batches of {BATCH}, {} ms latency per call",
+        "evaluations:            {n} in batches of {batch_size}, {} ms latency per call",
         latency.as_millis()
     );
     println!(
