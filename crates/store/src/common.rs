@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 use time::OffsetDateTime;
 
@@ -45,6 +44,11 @@ impl Backend {
     }
 }
 
+/// JSON documents are stored as their text (both backends), exactly as accepted.
+fn parse_json(text: &str) -> Result<Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("stored JSON: {e}")))
+}
+
 fn delivery_from_row(row: &DbRow) -> Result<Delivery> {
     Ok(Delivery {
         id: DeliveryId(row.try_get("id")?),
@@ -60,8 +64,9 @@ fn delivery_from_row(row: &DbRow) -> Result<Delivery> {
             .map(from_us)
             .transpose()?,
         last_report: row
-            .try_get::<Option<Json<Value>>, _>("last_report")?
-            .map(|j| j.0),
+            .try_get::<Option<String>, _>("last_report")?
+            .map(|j| parse_json(&j))
+            .transpose()?,
         updated_at: from_us(row.try_get("updated_at_us")?)?,
     })
 }
@@ -73,7 +78,7 @@ fn evaluation_from_row(row: &DbRow) -> Result<StoredEvaluation> {
         email: row.try_get("email")?,
         evaluated_at: from_us(row.try_get("evaluated_at_us")?)?,
         received_at: from_us(row.try_get("received_at_us")?)?,
-        payload: row.try_get::<Json<Value>, _>("payload")?.0,
+        payload: parse_json(&row.try_get::<String, _>("payload")?)?,
     })
 }
 
@@ -86,7 +91,7 @@ fn log_from_row(row: &DbRow) -> Result<LogEntry> {
         attempt: to_u32(row.try_get("attempt")?),
         outcome: parse_outcome(&row.try_get::<String, _>("outcome")?)?,
         worker: row.try_get("worker")?,
-        report: row.try_get::<Json<Value>, _>("report")?.0,
+        report: parse_json(&row.try_get::<String, _>("report")?)?,
         at: from_us(row.try_get("at_us")?)?,
     })
 }
@@ -217,7 +222,7 @@ impl Store for Backend {
                     .push_bind(item.email.as_str())
                     .push_bind(to_us(item.evaluated_at))
                     .push_bind(now)
-                    .push_bind(Json(&item.payload));
+                    .push_bind(item.payload.to_string());
             });
             qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
             for row in qb.build().fetch_all(&mut *tx).await? {
@@ -358,7 +363,7 @@ impl Store for Backend {
             for row in qb.build().fetch_all(&mut *tx).await? {
                 payloads.insert(
                     row.try_get("id")?,
-                    row.try_get::<Json<Value>, _>("payload")?.0,
+                    parse_json(&row.try_get::<String, _>("payload")?)?,
                 );
             }
         }
@@ -444,7 +449,7 @@ impl Store for Backend {
                     .push_bind(s.outcome.as_str())
                     .push_bind(i64::from(s.attempt))
                     .push_bind(to_us(s.next))
-                    .push_bind(Json(&s.result.report));
+                    .push_bind(s.result.report.to_string());
             });
             qb.push(
                 ") UPDATE deliveries SET state = v.state, outcome = v.outcome, \
@@ -467,7 +472,7 @@ impl Store for Backend {
                     .push_bind(i64::from(s.attempt))
                     .push_bind(s.outcome.as_str())
                     .push_bind(s.result.worker.as_str())
-                    .push_bind(Json(&s.result.report))
+                    .push_bind(s.result.report.to_string())
                     .push_bind(now_us);
             });
             qb.build().execute(&mut *tx).await?;
@@ -806,12 +811,11 @@ impl Store for Backend {
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<Value>> {
-        let v: Option<Json<Value>> =
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                .bind(key)
-                .fetch_optional(self.read())
-                .await?;
-        Ok(v.map(|j| j.0))
+        let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(self.read())
+            .await?;
+        v.map(|j| parse_json(&j)).transpose()
     }
 
     async fn put_setting(&self, key: &str, value: &Value) -> Result<()> {
@@ -822,7 +826,7 @@ impl Store for Backend {
              updated_at_us = excluded.updated_at_us",
         )
         .bind(key)
-        .bind(Json(value))
+        .bind(value.to_string())
         .bind(to_us(self.now()))
         .execute(&mut *tx)
         .await?;

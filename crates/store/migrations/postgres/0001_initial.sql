@@ -1,6 +1,7 @@
 -- trailspark schema, PostgreSQL flavour. Same tables and meanings as the SQLite schema;
 -- times are microseconds since the Unix epoch, UTC (columns ending in _us), so both
--- backends run the same comparisons.
+-- backends run the same comparisons. JSON documents are TEXT, not JSONB: JSONB refuses
+-- strings containing \u0000, which an accepted evaluation's reasoning may hold.
 
 CREATE TABLE evaluations (
     id              TEXT   PRIMARY KEY,
@@ -8,7 +9,7 @@ CREATE TABLE evaluations (
     email           TEXT   NOT NULL,
     evaluated_at_us BIGINT NOT NULL,
     received_at_us  BIGINT NOT NULL,
-    payload         JSONB  NOT NULL
+    payload         TEXT   NOT NULL  -- contract §1 JSON
 );
 CREATE INDEX evaluations_email ON evaluations (email);
 CREATE INDEX evaluations_evaluated_at ON evaluations (evaluated_at_us);
@@ -24,7 +25,7 @@ CREATE TABLE deliveries (
     next_attempt_at_us  BIGINT NOT NULL,
     lease_owner         TEXT,
     lease_expires_at_us BIGINT,
-    last_report         JSONB,
+    last_report         TEXT,
     updated_at_us       BIGINT NOT NULL,
     UNIQUE (evaluation_id, destination)
 );
@@ -39,7 +40,7 @@ CREATE TABLE sync_log (
     attempt       BIGINT NOT NULL,
     outcome       TEXT   NOT NULL,
     worker        TEXT   NOT NULL,
-    report        JSONB  NOT NULL,
+    report        TEXT   NOT NULL,
     at_us         BIGINT NOT NULL
 );
 CREATE INDEX sync_log_evaluation ON sync_log (evaluation_id, id);
@@ -58,6 +59,6 @@ CREATE TABLE api_tokens (
 
 CREATE TABLE settings (
     key           TEXT   PRIMARY KEY,
-    value         JSONB  NOT NULL,
+    value         TEXT   NOT NULL,  -- JSON
     updated_at_us BIGINT NOT NULL
 );

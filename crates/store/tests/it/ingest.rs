@@ -10,6 +10,7 @@ both_backends!(
     repeats_within_one_batch_are_judged_against_the_first,
     ingest_is_committed_before_it_returns,
     empty_batch_is_fine,
+    payloads_are_kept_exactly_even_with_nul_characters,
 );
 
 async fn new_evaluations_are_stored_with_one_pending_delivery_per_destination(h: Harness) {
@@ -116,4 +117,19 @@ async fn ingest_is_committed_before_it_returns(h: Harness) {
 
 async fn empty_batch_is_fine(h: Harness) {
     assert!(h.store.ingest(Vec::new()).await.unwrap().is_empty());
+}
+
+async fn payloads_are_kept_exactly_even_with_nul_characters(h: Harness) {
+    let mut e = eval("ev-nul", 1);
+    e.payload = serde_json::json!({"id": "ev-nul", "reasoning": "a\u{0}b \u{1F600} \"quoted\"",
+                                   "nested": {"n": 1.5, "list": [true, null]}});
+    h.store.ingest(vec![e.clone()]).await.unwrap();
+    let got = h.store.get_evaluation("ev-nul").await.unwrap().unwrap();
+    assert_eq!(got.evaluation.payload, e.payload);
+    let leased = h
+        .store
+        .lease_batch("salesforce", 1, std::time::Duration::from_secs(30), "w")
+        .await
+        .unwrap();
+    assert_eq!(leased[0].payload, e.payload);
 }
