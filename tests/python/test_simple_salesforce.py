@@ -3,7 +3,11 @@
 The emulated org must be good enough that a client nobody here wrote works unchanged:
 token login, OAuth token requests, describe, paginated queries, single-record CRUD, sObject
 Collections, and the errors the client maps to its exceptions. HTTPS is verified the
-ordinary way (the printed CA file as `verify=` / `REQUESTS_CA_BUNDLE`), never disabled.
+ordinary way (the printed CA file as `REQUESTS_CA_BUNDLE` and `verify=`), never disabled.
+
+`REQUESTS_CA_BUNDLE` is what makes it work for every request: requests lets that variable
+(or `CURL_CA_BUNDLE`, set on many machines) override a `Session.verify`, so a session's
+`verify` alone is not enough where the variable names the system bundle.
 """
 
 import json
@@ -89,7 +93,10 @@ class Org:
 @pytest.fixture(scope="module")
 def org():
     o = Org()
+    env = pytest.MonkeyPatch()
+    env.setenv("REQUESTS_CA_BUNDLE", o["ca_cert"])
     yield o
+    env.undo()
     o.stop()
 
 
@@ -114,17 +121,19 @@ def test_ready_line_describes_an_https_org(org):
 
 
 def test_the_ca_is_needed_and_sufficient(org):
+    # With only the public roots (certifi's bundle), the org's certificate is refused.
     with pytest.raises(requests.exceptions.SSLError):
-        requests.get(org["url"] + "/services/data/", timeout=10)
+        requests.get(org["url"] + "/services/data/", verify=requests.certs.where(), timeout=10)
     resp = requests.get(org["url"] + "/services/data/", verify=org["ca_cert"], timeout=10)
     assert resp.status_code == 200
     versions = [v["version"] for v in resp.json()]
     assert API_VERSION in versions
 
 
-def test_ca_bundle_from_the_environment(org, monkeypatch):
-    # What a user of any requests-based tool does: REQUESTS_CA_BUNDLE, default session.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", org["ca_cert"])
+def test_ca_bundle_from_the_environment(org):
+    # What a user of any requests-based tool does: REQUESTS_CA_BUNDLE (set by the fixture),
+    # and the library's own default session.
+    assert os.environ["REQUESTS_CA_BUNDLE"] == org["ca_cert"]
     sf = Salesforce(instance_url=org["url"], session_id=org["access_token"], version=API_VERSION)
     assert sf.query("SELECT Id FROM Lead LIMIT 1")["done"] is True
 
@@ -297,8 +306,9 @@ def test_refresh_token_grant(org):
     assert bad.json() == {"error": "invalid_grant", "error_description": "expired access/refresh token"}
 
 
-def test_expired_session_raises_salesforce_expired_session():
+def test_expired_session_raises_salesforce_expired_session(monkeypatch):
     short = Org("--token-ttl-secs", "1")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", short["ca_cert"])
     try:
         sf = short.client()
         assert sf.query("SELECT Id FROM Lead LIMIT 1")["done"] is True
