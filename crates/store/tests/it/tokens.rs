@@ -142,3 +142,13 @@ async fn in_memory_sqlite_works_for_quick_runs() {
         .unwrap();
     assert!(s.get_evaluation("ev-1").await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn sqlite_file_and_its_folder_are_created_on_first_start() {
+    let dir = crate::support::TempDir::new();
+    let path = dir.0.join("nested/deeper/trailspark.db");
+    let url = format!("sqlite://{}", path.display());
+    let s = store::open(&url).await.unwrap();
+    s.ready().await.unwrap();
+    assert!(path.exists());
+}
