@@ -16,6 +16,9 @@ pub use check::{Problem, check, check_with_metadata};
 pub use destination::{
     DEFAULT_CONCURRENCY, DeliverOptions, DeliveryError, Destination, object_meta, outcomes,
 };
-pub use meta::{FieldKind, FieldMeta, Metadata, ObjectMeta, SObject, compatible, compatible_types};
+pub use meta::{
+    FieldKind, FieldMeta, FieldOption, Metadata, ObjectMeta, SObject, compatible, compatible_types,
+    field_options,
+};
 pub use plan::{Plan, PlannedWrite, plan};
 pub use rows::{AccountRow, ContactRow, LeadRow, Lookup, Values};

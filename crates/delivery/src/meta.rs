@@ -215,6 +215,41 @@ impl Metadata {
     }
 }
 
+/// One entry of a slot's field dropdown (`Label (API_Name)` on the settings page; the
+/// HTTP API's `GET .../objects/{object}/fields?slot=`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldOption {
+    pub name: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub field_type: String,
+    pub length: u32,
+    /// Whether the integration user may edit it (field-level security, not a formula).
+    pub writable: bool,
+}
+
+/// The fields of an object that can hold `slot` per the compatibility table: writable ones
+/// first, then by label.
+pub fn field_options(om: &ObjectMeta, slot: Slot) -> Vec<FieldOption> {
+    let mut out: Vec<FieldOption> = om
+        .fields()
+        .filter(|f| compatible(slot, &f.kind))
+        .map(|f| FieldOption {
+            name: f.name.clone(),
+            label: f.label.clone(),
+            field_type: f.kind.as_str().to_string(),
+            length: f.length,
+            writable: f.updateable,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.writable
+            .cmp(&a.writable)
+            .then_with(|| a.label.cmp(&b.label))
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +264,41 @@ mod tests {
         assert!(compatible(Slot::Reasoning, &FieldKind::TextArea));
         assert!(!compatible(Slot::Reasoning, &FieldKind::Picklist));
         assert!(compatible(Slot::Propensity, &FieldKind::Combobox));
+    }
+
+    #[test]
+    fn field_options_offer_compatible_fields_writable_first() {
+        let f = |name: &str, kind: FieldKind, updateable: bool| FieldMeta {
+            name: name.into(),
+            label: name.into(),
+            kind,
+            length: 255,
+            createable: updateable,
+            updateable,
+            picklist_values: vec![],
+            restricted_picklist: false,
+        };
+        let om = ObjectMeta::new(vec![
+            f("A_Date__c", FieldKind::DateTime, true),
+            f("B_Text__c", FieldKind::String, false),
+            f("C_Text__c", FieldKind::String, true),
+            f("D_Num__c", FieldKind::Number, true),
+        ]);
+        let names: Vec<_> = field_options(&om, Slot::Score)
+            .into_iter()
+            .map(|o| (o.name, o.writable))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("C_Text__c".to_string(), true),
+                ("B_Text__c".to_string(), false)
+            ]
+        );
+        assert_eq!(
+            field_options(&om, Slot::EvaluationDate)[0].field_type,
+            "datetime"
+        );
     }
 
     #[test]
