@@ -1075,3 +1075,125 @@ async fn introspection_tells_active_from_revoked() {
         .expect("introspect");
     assert_eq!(wrong.status().as_u16(), 400);
 }
+
+// ---------------------------------------------------------------------------------------
+// Sessions seen by the data API of a whole org (`sfsim::start`)
+
+const QUERY_PATH: &str = "/services/data/v62.0/query?q=SELECT+Id+FROM+Lead+LIMIT+1";
+
+async fn data_call(http: &reqwest::Client, org: &sfsim::RunningOrg, token: &str) -> (u16, Value) {
+    let resp = http
+        .get(format!("{}{QUERY_PATH}", org.url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("query");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json"))
+}
+
+fn invalid_session() -> Value {
+    json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
+}
+
+#[tokio::test]
+async fn data_calls_answer_401_after_expiry_revoke_and_work_again_after_refresh() {
+    let org = sfsim::start(sfsim::Options::default())
+        .await
+        .expect("org starts");
+    let http = reqwest::Client::new();
+    let access = org.access_token();
+    assert_eq!(data_call(&http, &org, &access).await.0, 200);
+
+    org.auth().expire_access_tokens();
+    assert_eq!(
+        data_call(&http, &org, &access).await,
+        (401, invalid_session())
+    );
+
+    let refreshed: Value = http
+        .post(format!("{}/services/oauth2/token", org.url()))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &org.refresh_token()),
+            ("client_id", org.client_id()),
+            ("client_secret", org.client_secret()),
+        ])
+        .send()
+        .await
+        .expect("refresh")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(refreshed["instance_url"], org.url());
+    let fresh = refreshed["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(data_call(&http, &org, &fresh).await.0, 200);
+
+    let revoked = http
+        .post(format!("{}/services/oauth2/revoke", org.url()))
+        .form(&[("token", fresh.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status().as_u16(), 200);
+    assert_eq!(
+        data_call(&http, &org, &fresh).await,
+        (401, invalid_session())
+    );
+    assert_eq!(data_call(&http, &org, "").await.0, 401);
+    org.shutdown().await;
+}
+
+#[tokio::test]
+async fn data_calls_answer_401_after_the_token_ttl() {
+    let org = sfsim::start(sfsim::Options {
+        access_token_ttl: Duration::from_millis(300),
+        ..sfsim::Options::default()
+    })
+    .await
+    .expect("org starts");
+    let http = reqwest::Client::new();
+    let access = org.access_token();
+    assert_eq!(data_call(&http, &org, &access).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        data_call(&http, &org, &access).await,
+        (401, invalid_session())
+    );
+    org.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_whole_org_over_https_with_client_credentials() {
+    let org = sfsim::start(sfsim::Options {
+        tls: true,
+        ..sfsim::Options::default()
+    })
+    .await
+    .expect("org starts");
+    assert!(org.url().starts_with("https://localhost:"), "{}", org.url());
+    let pem = std::fs::read(org.ca_cert_path().expect("CA path with tls")).expect("CA file");
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .build()
+        .expect("client");
+    let token: Value = http
+        .post(format!("{}/services/oauth2/token", org.url()))
+        .basic_auth(org.client_id(), Some(org.client_secret()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token over https")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(token["instance_url"], org.url());
+    let access = token["access_token"].as_str().expect("token");
+    let (status, body) = data_call(&http, &org, access).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["done"], true);
+    org.shutdown().await;
+}
