@@ -10,6 +10,7 @@
 //! is released, so concurrent calls overlap as they do against Salesforce.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -60,7 +61,7 @@ pub const ROLLED_BACK_MESSAGE: &str = "Record rolled back because not all record
 fn version_label(v: u32) -> String {
     let k = v.saturating_sub(31);
     let season = ["Summer", "Winter", "Spring"][(k % 3) as usize];
-    let year = 14 + (k + 2) / 3;
+    let year = 14 + k.div_ceil(3);
     format!("{season} '{year:02}")
 }
 
@@ -68,7 +69,7 @@ fn version_label(v: u32) -> String {
 // Query cursors
 
 struct Cursor {
-    rows: Vec<Value>,
+    rows: Arc<Vec<Value>>,
     batch: usize,
 }
 
@@ -81,7 +82,7 @@ pub struct Cursors {
 }
 
 impl Cursors {
-    fn open(&mut self, rows: Vec<Value>, batch: usize) -> String {
+    fn open(&mut self, rows: Arc<Vec<Value>>, batch: usize) -> String {
         self.counter += 1;
         let id = ids::mint("01g", self.counter);
         self.map.insert(id.clone(), Cursor { rows, batch });
@@ -371,28 +372,10 @@ fn describe_global(ctx: &Ctx<'_>, req: &Req) -> Resp {
     )
 }
 
-fn unknown_object(kind: CallKind, obj: &str) -> Resp {
-    err(
-        404,
-        kind,
-        "NOT_FOUND",
-        format!("The requested resource does not exist: {obj}"),
-    )
-    .tap_message_default()
-}
-
-trait TapDefault {
-    fn tap_message_default(self) -> Self;
-}
-impl TapDefault for Resp {
-    /// Salesforce answers unknown sObjects with the generic NOT_FOUND text (§5.1, django
-    /// recorded response).
-    fn tap_message_default(mut self) -> Self {
-        self.body = Some(
-            json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
-        );
-        self
-    }
+/// Salesforce answers unknown sObjects with the generic NOT_FOUND text (§5.1, django
+/// recorded response).
+fn unknown_object(kind: CallKind) -> Resp {
+    not_found(kind)
 }
 
 fn sobject_info(ctx: &Ctx<'_>, req: &Req, obj: &str) -> Resp {
@@ -402,7 +385,7 @@ fn sobject_info(ctx: &Ctx<'_>, req: &Req, obj: &str) -> Resp {
             CallKind::Describe,
             json!({"objectDescribe": def.describe_global_entry(&req.version), "recentItems": []}),
         ),
-        None => unknown_object(CallKind::Describe, obj),
+        None => unknown_object(CallKind::Describe),
     }
 }
 
@@ -416,7 +399,7 @@ const HTTP_DATE_OUT: &[time::format_description::BorrowedFormatItem<'static>] = 
 fn describe(ctx: &Ctx<'_>, req: &Req, obj: &str) -> Resp {
     let org = &ctx.st.org;
     let Some(def) = org.object(obj) else {
-        return unknown_object(CallKind::Describe, obj);
+        return unknown_object(CallKind::Describe);
     };
     let modified = org.metadata_modified;
     let last_modified = modified.format(HTTP_DATE_OUT).unwrap_or_default();
@@ -441,7 +424,7 @@ fn describe(ctx: &Ctx<'_>, req: &Req, obj: &str) -> Resp {
     r
 }
 
-fn body_object<'a>(req: &'a Req, kind: CallKind) -> Result<&'a Map<String, Value>, Resp> {
+fn body_object(req: &Req, kind: CallKind) -> Result<&Map<String, Value>, Resp> {
     match &req.body {
         Some(Value::Object(m)) => Ok(m),
         Some(_) => Err(json_parser_error(
@@ -510,7 +493,7 @@ fn write_ctx(req: &Req) -> WriteCtx {
 fn create_one(ctx: &mut Ctx<'_>, req: &Req, obj: &str) -> Resp {
     let kind = CallKind::Create;
     let Some(def) = ctx.st.org.object(obj) else {
-        return unknown_object(kind, obj);
+        return unknown_object(kind);
     };
     let name = def.name.clone();
     let input = match body_object(req, kind) {
@@ -538,7 +521,7 @@ fn get_one(ctx: &Ctx<'_>, req: &Req, obj: &str, id: &str) -> Resp {
     let kind = CallKind::Retrieve;
     let org = &ctx.st.org;
     let Some(def) = org.object(obj) else {
-        return unknown_object(kind, obj);
+        return unknown_object(kind);
     };
     let fields: Option<Vec<String>> = req.param("fields").map(|f| {
         f.split(',')
@@ -575,7 +558,7 @@ fn get_one(ctx: &Ctx<'_>, req: &Req, obj: &str, id: &str) -> Resp {
 fn update_one(ctx: &mut Ctx<'_>, req: &Req, obj: &str, id: &str) -> Resp {
     let kind = CallKind::Update;
     let Some(def) = ctx.st.org.object(obj) else {
-        return unknown_object(kind, obj);
+        return unknown_object(kind);
     };
     let name = def.name.clone();
     let input = match body_object(req, kind) {
@@ -601,7 +584,7 @@ fn update_one(ctx: &mut Ctx<'_>, req: &Req, obj: &str, id: &str) -> Resp {
 fn delete_one(ctx: &mut Ctx<'_>, obj: &str, id: &str) -> Resp {
     let kind = CallKind::Delete;
     let Some(def) = ctx.st.org.object(obj) else {
-        return unknown_object(kind, obj);
+        return unknown_object(kind);
     };
     let name = def.name.clone();
     if ids::to_18(id).is_none_or(|i| !i.starts_with(&def.key_prefix)) {
@@ -622,16 +605,26 @@ fn batch_size(req: &Req) -> usize {
         .clamp(MIN_BATCH_SIZE, MAX_BATCH_SIZE)
 }
 
-fn query_page(
-    ctx: &mut Ctx<'_>,
-    req: &Req,
+/// One page to serve out of a query's rows.
+struct Page {
     kind: CallKind,
     total: usize,
-    rows: Vec<Value>,
+    rows: Arc<Vec<Value>>,
     offset: usize,
     batch: usize,
+    /// The cursor the rows came from (query more), or none for a fresh query.
     locator: Option<String>,
-) -> Resp {
+}
+
+fn query_page(ctx: &mut Ctx<'_>, req: &Req, page_req: Page) -> Resp {
+    let Page {
+        kind,
+        total,
+        rows,
+        offset,
+        batch,
+        locator,
+    } = page_req;
     let end = (offset + batch).min(rows.len());
     let page: Vec<Value> = rows
         .get(offset..end)
@@ -685,7 +678,15 @@ fn query(ctx: &mut Ctx<'_>, req: &Req, all_rows: bool) -> Resp {
         )
     } else {
         let batch = batch_size(req);
-        query_page(ctx, req, kind, total, rows, 0, batch, None)
+        let page = Page {
+            kind,
+            total,
+            rows: Arc::new(rows),
+            offset: 0,
+            batch,
+            locator: None,
+        };
+        query_page(ctx, req, page)
     };
     r.soql = Some(text);
     r
@@ -703,7 +704,7 @@ fn query_more(ctx: &mut Ctx<'_>, req: &Req, locator: &str) -> Resp {
     let Some(cursor) = ctx.st.cursors.map.get(loc) else {
         return invalid();
     };
-    let (rows, batch) = (cursor.rows.clone(), cursor.batch);
+    let (rows, batch) = (Arc::clone(&cursor.rows), cursor.batch);
     if offset > rows.len() {
         return invalid();
     }
@@ -711,12 +712,14 @@ fn query_more(ctx: &mut Ctx<'_>, req: &Req, locator: &str) -> Resp {
     query_page(
         ctx,
         req,
-        kind,
-        total,
-        rows,
-        offset,
-        batch,
-        Some(loc.to_owned()),
+        Page {
+            kind,
+            total,
+            rows,
+            offset,
+            batch,
+            locator: Some(loc.to_owned()),
+        },
     )
 }
 
@@ -923,7 +926,7 @@ fn collections_retrieve(ctx: &Ctx<'_>, req: &Req, obj: &str) -> Resp {
     let kind = CallKind::CollectionsRetrieve;
     let org = &ctx.st.org;
     let Some(def) = org.object(obj) else {
-        return unknown_object(kind, obj);
+        return unknown_object(kind);
     };
     let (ids_list, fields): (Vec<String>, Vec<String>) = if req.method == Method::POST {
         let body = match body_object(req, kind) {

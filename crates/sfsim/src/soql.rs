@@ -1066,7 +1066,7 @@ pub fn eval(e: &Expr, get: &dyn Fn(&[String]) -> Value) -> bool {
             let v = get(&field.path);
             let hit = match &v {
                 Value::String(s) if !set.is_empty() => set.contains(&s.to_lowercase()),
-                Value::Null => values.iter().any(|l| *l == Literal::Null),
+                Value::Null => values.contains(&Literal::Null),
                 other => values
                     .iter()
                     .any(|l| compare_values(other, &literal_value(l)) == Some(Ordering::Equal)),

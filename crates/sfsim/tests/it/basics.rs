@@ -340,3 +340,31 @@ async fn describe_if_modified_since_gives_304_until_metadata_changes() {
             .any(|f| f["name"] == "Extra__c")
     );
 }
+
+#[tokio::test]
+async fn https_org_serves_the_data_api_to_a_client_trusting_its_ca() {
+    let org = sfsim::start(sfsim::Options {
+        tls: true,
+        ..sfsim::Options::default()
+    })
+    .await
+    .expect("start");
+    assert!(org.url().starts_with("https://localhost:"));
+    let pem = std::fs::read(org.ca_cert_path().expect("ca path")).expect("ca file");
+    let ca = reqwest::Certificate::from_pem(&pem).expect("pem");
+    let http = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .expect("client");
+    let r = http
+        .get(format!(
+            "{}/services/data/v62.0/sobjects/Lead/describe",
+            org.url()
+        ))
+        .bearer_auth(org.access_token())
+        .send()
+        .await
+        .expect("https call");
+    assert_eq!(r.status(), 200);
+    org.shutdown().await;
+}
