@@ -790,3 +790,88 @@ fn contacts_of_one_account_share_a_lock_family() {
     let fam: Vec<_> = p.writes.iter().map(|w| w.family.as_str()).collect();
     assert_eq!(fam, ["001A", "001A", "00QC"]);
 }
+
+mod invariants {
+    //! Properties every plan has, whatever the batch and the org hold.
+
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn emails() -> Vec<String> {
+        (0..6).map(|i| format!("p{i}@x.com")).collect()
+    }
+
+    prop_compose! {
+        fn evaluation()(e in 0usize..6, s in 0usize..3, minute in 0u32..5, prop in 0usize..4) -> Evaluation {
+            let score = ["hot", "warm", "cold"][s];
+            let email = emails()[e].clone();
+            let mut v = json!({"id": format!("e{e}-{minute}-{s}"), "email": email, "score": score,
+                "reasoning": "r", "evaluated_at": format!("2026-11-28T09:0{minute}:00Z")});
+            if prop < 3 {
+                let p = ["high", "medium", "low"][prop];
+                v["propensity"] = json!(p);
+            }
+            Evaluation::parse_json(&v).unwrap()
+        }
+    }
+
+    prop_compose! {
+        fn org()(contacts in proptest::collection::vec((0usize..6, 0usize..3), 0..8),
+                 leads in proptest::collection::vec((0usize..6, any::<bool>(), 0usize..8), 0..8)) -> Lookup {
+            let contacts: Vec<ContactRow> = contacts.iter().enumerate()
+                .map(|(i, (e, a))| contact(&format!("003C{i}"), &emails()[*e], (*a > 0).then(|| format!("001A{a}")).as_deref()))
+                .collect();
+            let leads = leads.iter().enumerate().map(|(i, (e, converted, target))| {
+                if *converted {
+                    lead_with(&format!("00QL{i}"), &emails()[*e], json!({"IsConverted": true, "ConvertedContactId": format!("003C{target}")}))
+                } else {
+                    lead(&format!("00QL{i}"), &emails()[*e])
+                }
+            }).collect();
+            Lookup { contacts, leads, accounts: vec![] }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_evaluation_gets_one_report_and_no_record_is_written_twice(
+            batch in proptest::collection::vec(evaluation(), 0..12),
+            lookup in org(),
+            both in any::<bool>(),
+            policy in 0usize..3,
+            create in any::<bool>(),
+        ) {
+            let mut s = settings();
+            s.person_match = if both { PersonMatch::Both } else { PersonMatch::ContactFirst };
+            s.duplicates = [DuplicatePolicy::All, DuplicatePolicy::MostRecent, DuplicatePolicy::Skip][policy];
+            s.create_records.enabled = create;
+            let p = plan(&batch, &lookup, &s, &meta());
+            prop_assert_eq!(p.reports.len(), batch.len());
+            let mut seen = HashSet::new();
+            for w in &p.writes {
+                if let Some(id) = &w.id {
+                    prop_assert!(seen.insert(id.clone()), "{} written twice", id);
+                    prop_assert!(!id.starts_with("00QL") || lookup.leads.iter().any(|l| &l.id == id && !l.is_converted), "converted lead written");
+                }
+            }
+            for (i, r) in p.reports.iter().enumerate() {
+                prop_assert_eq!(&r.id, batch[i].id.as_str());
+                let wrote = !r.writes.is_empty();
+                prop_assert_eq!(wrote, matches!(r.outcome, Outcome::Updated | Outcome::Created));
+                if matches!(r.outcome, Outcome::Skipped | Outcome::Superseded) {
+                    prop_assert!(r.reason.is_some());
+                }
+            }
+            // At most one evaluation per person is written: the newest.
+            let mut people = HashSet::new();
+            for (i, r) in p.reports.iter().enumerate() {
+                if !r.writes.is_empty() {
+                    prop_assert!(people.insert(batch[i].email.normalized().to_string()));
+                }
+            }
+        }
+    }
+}
