@@ -12,12 +12,14 @@ ordinary way (the printed CA file as `REQUESTS_CA_BUNDLE` and `verify=`), never 
 
 import json
 import os
+import pathlib
 import queue
 import subprocess
 import threading
 import time
 import uuid
 
+import jwt  # PyJWT, which simple-salesforce itself uses for its JWT flow
 import pytest
 import requests
 from simple_salesforce import Salesforce
@@ -27,6 +29,10 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The emulated connected app's JWT certificate and the key that signs test assertions.
+JWT_CERT = ROOT / "crates/sfsim/tests/fixtures/jwt_cert.pem"
+JWT_KEY = ROOT / "crates/sfsim/tests/fixtures/jwt_key.pem"
 API_VERSION = "62.0"
 READY_TIMEOUT_S = 60
 # More Leads than fit in a few 200-record pages, so pagination is really exercised.
@@ -92,7 +98,7 @@ class Org:
 
 @pytest.fixture(scope="module")
 def org():
-    o = Org()
+    o = Org("--jwt-cert", str(JWT_CERT))
     env = pytest.MonkeyPatch()
     env.setenv("REQUESTS_CA_BUNDLE", o["ca_cert"])
     yield o
@@ -291,6 +297,33 @@ def test_client_credentials_then_revoke(org):
     with pytest.raises(SalesforceExpiredSession) as err:
         sf.query("SELECT Id FROM Lead LIMIT 1")
     assert err.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+
+
+def jwt_assertion(org, **overrides):
+    claims = {
+        "iss": org["client_id"],
+        "sub": org["username"],
+        "aud": "https://login.salesforce.com",
+        "exp": int(time.time()) + 180,
+    }
+    claims.update(overrides)
+    return jwt.encode(claims, JWT_KEY.read_text(), algorithm="RS256")
+
+
+def test_jwt_bearer_flow(org):
+    grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    resp = token_request(org, grant_type=grant, assertion=jwt_assertion(org))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert "refresh_token" not in body and body["token_type"] == "Bearer"
+    sf = org.client(body["access_token"])
+    assert sf.oauth2("userinfo")["preferred_username"] == org["username"]
+
+    bad_aud = token_request(org, grant_type=grant, assertion=jwt_assertion(org, aud="https://example.com"))
+    assert bad_aud.status_code == 400
+    assert bad_aud.json() == {"error": "invalid_grant", "error_description": "Audience validation failed"}
+    expired = token_request(org, grant_type=grant, assertion=jwt_assertion(org, exp=int(time.time()) - 600))
+    assert expired.json()["error_description"] == "expired authorization code"
 
 
 def test_refresh_token_grant(org):

@@ -25,6 +25,7 @@ pub(super) const NOT_APPROVED: OAuthError =
 /// Checks an assertion against the app's certificate and the org's users.
 pub(super) fn verify(
     cfg: &AuthConfig,
+    cert_pem: Option<&str>,
     instance_url: &str,
     assertion: &str,
 ) -> Result<(), OAuthError> {
@@ -39,7 +40,7 @@ pub(super) fn verify(
     if unverified.get("iss").and_then(Value::as_str) != Some(cfg.client_id.as_str()) {
         return Err(INVALID_CLIENT_ID);
     }
-    let cert = cfg.jwt_cert_pem.as_deref().ok_or(INVALID_ASSERTION)?;
+    let cert = cert_pem.ok_or(INVALID_ASSERTION)?;
     let key = DecodingKey::from_rsa_pem(cert.as_bytes()).map_err(|_| INVALID_ASSERTION)?;
     // Claims are checked below with Salesforce's own rules and messages; the library only
     // checks the signature.

@@ -138,6 +138,11 @@ impl fmt::Debug for AuthConfig {
     }
 }
 
+/// The PEM given for the JWT bearer flow holds no usable RSA certificate or public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the JWT certificate is not an RSA certificate or public key in PEM")]
+pub struct JwtCertError;
+
 /// Who is calling, as established by a valid access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -196,6 +201,8 @@ struct CodeEntry {
 
 struct State {
     access_token_ttl: Duration,
+    /// The connected app's JWT certificate (starts as `AuthConfig::jwt_cert_pem`).
+    jwt_cert_pem: Option<String>,
     instance_url: String,
     access: HashMap<String, AccessEntry>,
     refresh: HashMap<String, RefreshEntry>,
@@ -227,6 +234,7 @@ impl Auth {
     pub fn new(cfg: AuthConfig) -> Arc<Auth> {
         let state = State {
             access_token_ttl: cfg.access_token_ttl,
+            jwt_cert_pem: cfg.jwt_cert_pem.clone(),
             instance_url: String::new(),
             access: HashMap::new(),
             refresh: HashMap::new(),
@@ -289,6 +297,16 @@ impl Auth {
         for entry in self.lock().access.values_mut() {
             entry.forced_expired = true;
         }
+    }
+
+    /// Uploads (or with `None` removes) the connected app's certificate for the JWT bearer
+    /// flow. The PEM must hold an RSA certificate or public key, as Salesforce requires.
+    pub fn set_jwt_cert_pem(&self, pem: Option<&str>) -> Result<(), JwtCertError> {
+        if let Some(p) = pem {
+            jsonwebtoken::DecodingKey::from_rsa_pem(p.as_bytes()).map_err(|_| JwtCertError)?;
+        }
+        self.lock().jwt_cert_pem = pem.map(str::to_owned);
+        Ok(())
     }
 
     /// Changes the session lifetime; applies to tokens already issued too, like changing

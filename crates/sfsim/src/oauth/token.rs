@@ -300,8 +300,11 @@ impl Auth {
 
     fn jwt_grant(&self, params: &Params) -> Result<Grant, OAuthError> {
         let assertion = param(params, "assertion").ok_or(jwt::INVALID_ASSERTION)?;
-        let instance_url = self.instance_url();
-        jwt::verify(&self.cfg, &instance_url, assertion)?;
+        let (instance_url, cert) = {
+            let state = self.lock();
+            (state.instance_url.clone(), state.jwt_cert_pem.clone())
+        };
+        jwt::verify(&self.cfg, cert.as_deref(), &instance_url, assertion)?;
         Ok(self.grant(self.scopes_without_refresh(), false))
     }
 

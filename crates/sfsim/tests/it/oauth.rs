@@ -789,6 +789,34 @@ async fn jwt_bearer_without_a_registered_certificate_is_refused() {
     assert_error(&resp, "invalid_grant", "invalid assertion");
 }
 
+#[tokio::test]
+async fn jwt_certificate_can_be_uploaded_later() {
+    let s = server_with(AuthConfig::default()).await;
+    assert!(
+        s.auth
+            .set_jwt_cert_pem(Some(
+                "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"
+            ))
+            .is_err()
+    );
+    s.auth
+        .set_jwt_cert_pem(Some(JWT_CERT))
+        .expect("an RSA certificate");
+    let assertion = jwt(JWT_KEY, &claims(&s));
+    let (status, body) = s
+        .token(&[("grant_type", JWT_GRANT), ("assertion", &assertion)])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    s.auth.set_jwt_cert_pem(None).expect("removal");
+    let again = s
+        .token(&[
+            ("grant_type", JWT_GRANT),
+            ("assertion", &jwt(JWT_KEY, &claims(&s))),
+        ])
+        .await;
+    assert_error(&again, "invalid_grant", "invalid assertion");
+}
+
 // ---------------------------------------------------------------------------------------
 // Request format
 

@@ -38,6 +38,10 @@ pub struct Args {
     /// 401 INVALID_SESSION_ID until the client refreshes (Salesforce's default is 2 hours).
     #[arg(long, value_name = "N", default_value_t = 7200, value_parser = clap::value_parser!(u64).range(1..))]
     token_ttl_secs: u64,
+    /// Certificate (PEM) of the emulated connected app for the JWT bearer flow; assertions
+    /// signed with its private key are accepted for the integration user.
+    #[arg(long, value_name = "FILE")]
+    jwt_cert: Option<PathBuf>,
 }
 
 pub async fn run(args: Args) -> ExitCode {
@@ -49,6 +53,18 @@ pub async fn run(args: Args) -> ExitCode {
         )
         .try_init();
 
+    let jwt_cert = match args
+        .jwt_cert
+        .as_deref()
+        .map(std::fs::read_to_string)
+        .transpose()
+    {
+        Ok(pem) => pem,
+        Err(e) => {
+            eprintln!("error: cannot read the --jwt-cert file: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = sfsim::Options {
         listen: args.listen,
         scenario: args.scenario,
@@ -63,6 +79,12 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+
+    if let Err(e) = org.auth().set_jwt_cert_pem(jwt_cert.as_deref()) {
+        eprintln!("error: --jwt-cert: {e}");
+        org.shutdown().await;
+        return ExitCode::from(2);
+    }
 
     let line = ready_line(
         org.url(),
