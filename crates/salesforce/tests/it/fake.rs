@@ -86,6 +86,9 @@ struct Shared {
     issued: AtomicU64,
     token_delay: Mutex<Duration>,
     token_error: Mutex<Option<Reply>>,
+    data_delay: Mutex<Duration>,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
     responder: Responder,
 }
 
@@ -104,6 +107,9 @@ impl Fake {
             issued: AtomicU64::new(0),
             token_delay: Mutex::new(Duration::ZERO),
             token_error: Mutex::new(None),
+            data_delay: Mutex::new(Duration::ZERO),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
             responder: Box::new(responder),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -166,6 +172,16 @@ impl Fake {
         *self.shared.token_delay.lock().unwrap() = d;
     }
 
+    /// Data calls wait this long before answering (to observe concurrency).
+    pub fn set_data_delay(&self, d: Duration) {
+        *self.shared.data_delay.lock().unwrap() = d;
+    }
+
+    /// The most data calls that were in flight at the same time.
+    pub fn max_in_flight(&self) -> u64 {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
     pub fn fail_token_requests(&self, reply: Reply) {
         *self.shared.token_error.lock().unwrap() = Some(reply);
     }
@@ -211,6 +227,11 @@ async fn handle(
             .strip_prefix("Bearer ")
             .is_some_and(|t| s.valid_tokens.lock().unwrap().contains(t));
         if ok {
+            let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            let delay = *s.data_delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
+            s.in_flight.fetch_sub(1, Ordering::SeqCst);
             (s.responder)(&c)
         } else {
             Reply::json(

@@ -314,3 +314,33 @@ async fn daily_limit_gives_limit_exceeded_and_usage_is_tracked() {
     assert!(client.query("SELECT Id FROM Lead LIMIT 1").await.is_err());
     assert_eq!(client.calls_made(), calls + 1, "not retried");
 }
+
+#[tokio::test]
+async fn duplicate_alert_rule_is_passed_only_with_allow_save() {
+    let org = org().await;
+    insert_leads(&org, "Dupco", 1);
+    let client = connect(&org).await;
+    let op = || CollectionWrite {
+        action: WriteAction::Create,
+        records: vec![record(
+            json!({"attributes": {"type": "Lead"}, "LastName": "Again", "Company": "Dupco", "Email": "dupco.0@example.com"}),
+        )],
+    };
+    let blocked = client
+        .write_many(vec![op()], WriteOptions::default())
+        .await
+        .unwrap();
+    let r = &blocked[0].as_ref().unwrap()[0];
+    assert!(!r.success);
+    assert_eq!(r.errors[0].status_code, "DUPLICATES_DETECTED");
+    let saved = client
+        .write_many(
+            vec![op()],
+            WriteOptions {
+                allow_duplicate_save: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(saved[0].as_ref().unwrap()[0].success, "{saved:?}");
+}

@@ -631,3 +631,27 @@ async fn write_many_resends_only_an_op_whose_subrequest_failed_as_a_whole() {
     assert_eq!(resent.len(), 1, "only the failed op is sent again");
     assert_eq!(resent[0]["body"]["records"][0]["LastName"], "Busy");
 }
+
+#[tokio::test]
+async fn composite_calls_run_with_bounded_concurrency_in_order() {
+    for concurrency in [1, 3] {
+        let fake = Fake::start(composite_reply).await;
+        fake.set_data_delay(Duration::from_millis(30));
+        let mut cfg = fake.config();
+        cfg.concurrency = concurrency;
+        let client = Client::connect(cfg).await.unwrap();
+        let soqls: Vec<String> = (0..40)
+            .map(|i| format!("SELECT Id FROM Lead WHERE Email = 'c{i}@x.com'"))
+            .collect();
+        let results = client.query_many(&soqls).await.unwrap();
+        assert_eq!(client.calls_made(), 8);
+        assert_eq!(
+            fake.max_in_flight(),
+            concurrency as u64,
+            "concurrency {concurrency}"
+        );
+        for (i, r) in results.iter().enumerate() {
+            assert_eq!(r[0]["q"], Value::from(soqls[i].clone()));
+        }
+    }
+}
