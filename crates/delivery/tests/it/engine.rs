@@ -213,3 +213,27 @@ async fn disabled_destination_makes_no_call() {
     assert!(reports[0].dry_run);
     assert!(org.control().calls().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliver_runs_on_a_spawned_task() {
+    // The service's workers spawn deliveries: the future must be Send + 'static-friendly.
+    let org = org(Duration::ZERO).await;
+    let c = org
+        .control()
+        .insert("Contact", json!({"LastName": "X", "Email": "a@x.com"}))
+        .expect("contact");
+    let dest = std::sync::Arc::new(destination(&org, fast_retry()).await);
+    let task = {
+        let dest = dest.clone();
+        tokio::spawn(async move {
+            dest.deliver(&[ev(0, "a@x.com")], DeliverOptions::default())
+                .await
+        })
+    };
+    let reports = task.await.expect("task");
+    assert_eq!(reports[0].outcome, Outcome::Updated);
+    assert_eq!(
+        org.control().record(&c).expect("record")["TrailSpark_Score__c"],
+        "hot"
+    );
+}
