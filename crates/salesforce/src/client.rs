@@ -46,6 +46,9 @@ pub struct CallCounts {
 /// The subresponses of one Composite request, or why it failed as a whole.
 type CompositeAnswer = Result<Vec<SubResponse>, Error>;
 
+/// The collection ops carried by one Composite request: (op index, attempt number).
+type OpGroup = Vec<(usize, u32)>;
+
 #[derive(Debug, Clone, Copy)]
 enum CallKind {
     Query,
@@ -425,31 +428,34 @@ impl Client {
         // per-record results, e.g. a subrequest 503) go again in the next round.
         let mut pending: Vec<(usize, u32)> = to_send.iter().map(|(i, _)| (*i, 1)).collect();
         while !pending.is_empty() {
-            let answers: Vec<(Vec<(usize, u32)>, CompositeAnswer)> =
-                futures::stream::iter(pending.chunks(COMPOSITE_MAX_HEAVY_SUBREQUESTS))
-                    .map(|group| {
-                        let top_headers = top_headers.clone();
-                        let ops = &ops;
-                        async move {
-                            let subs: Vec<SubRequest> = group
-                                .iter()
-                                .enumerate()
-                                .map(|(n, (i, _))| {
-                                    composite::write_subrequest(
-                                        version,
-                                        &ops[*i],
-                                        format!("w{n}"),
-                                        opts.allow_duplicate_save,
-                                    )
-                                })
-                                .collect();
-                            let r = self.composite(&subs, top_headers).await;
-                            (group.to_vec(), r)
-                        }
-                    })
-                    .buffered(self.inner.cfg.concurrency)
-                    .collect()
-                    .await;
+            // Subrequests are built before the stream so its futures own their data (and
+            // stay `Send` for callers that spawn `write_many`).
+            let groups: Vec<(OpGroup, Vec<SubRequest>)> = pending
+                .chunks(COMPOSITE_MAX_HEAVY_SUBREQUESTS)
+                .map(|group| {
+                    let subs = group
+                        .iter()
+                        .enumerate()
+                        .map(|(n, (i, _))| {
+                            composite::write_subrequest(
+                                version,
+                                &ops[*i],
+                                format!("w{n}"),
+                                opts.allow_duplicate_save,
+                            )
+                        })
+                        .collect();
+                    (group.to_vec(), subs)
+                })
+                .collect();
+            let answers: Vec<(OpGroup, CompositeAnswer)> = futures::stream::iter(groups)
+                .map(|(group, subs)| {
+                    let top_headers = top_headers.clone();
+                    async move { (group, self.composite(&subs, top_headers).await) }
+                })
+                .buffered(self.inner.cfg.concurrency)
+                .collect()
+                .await;
             let mut next = Vec::new();
             let mut backoff_for = 0;
             for (group, answer) in answers {

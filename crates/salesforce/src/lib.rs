@@ -143,3 +143,31 @@ mod secret_tests {
         assert_clean(&format!("{:?}", Error::CannotRefresh));
     }
 }
+
+#[cfg(test)]
+mod thread_safety {
+    //! Callers share one client across tasks and spawn its futures: both must stay
+    //! `Send` (+ `Sync` for the client), which this checks at compile time.
+    use super::*;
+
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+
+    #[allow(dead_code, clippy::let_underscore_future)]
+    fn futures_are_send(c: &Client) {
+        send_sync(c);
+        send(&c.query(""));
+        send(&c.query_many(&[]));
+        send(&c.write_many(Vec::new(), WriteOptions::default()));
+        send(&c.describe(""));
+        send(&c.describe_refresh(""));
+        send(&c.identity());
+        send(&c.limits());
+        send(&Client::connect(ClientConfig::new(
+            TokenSource::AccessToken {
+                instance_url: String::new(),
+                access_token: SecretString::from(""),
+            },
+        )));
+    }
+}
