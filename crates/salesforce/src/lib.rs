@@ -141,6 +141,13 @@ mod secret_tests {
         assert_eq!(err.class(), ErrorClass::Retryable);
         assert_clean(&format!("{err} {err:?}"));
         assert_clean(&format!("{:?}", Error::CannotRefresh));
+        // Nor the URL, whose query string carries customer data (emails in SOQL).
+        let err = client
+            .query("SELECT Id FROM Lead WHERE Email = 'private.person@example.com'")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        assert!(!format!("{err} {err:?}").contains("private.person"), "{err:?}");
     }
 }
 
