@@ -358,7 +358,10 @@ pub enum Expr {
     },
     Like {
         field: FieldRef,
+        /// Lowercased pattern.
         pattern: Vec<SCharPub>,
+        /// For `%text%` patterns, the lowercased text: a plain substring test.
+        contains: Option<String>,
     },
 }
 
@@ -658,19 +661,24 @@ impl Parser<'_> {
         }
         if self.eat_kw("LIKE") {
             return match self.bump() {
-                Tok::Str(s) => Ok(Expr::Like {
-                    field,
-                    pattern: s
+                Tok::Str(s) => {
+                    let pattern: Vec<SCharPub> = s
                         .iter()
-                        .map(|c| match c {
-                            SChar::C('%') => SCharPub::AnyMany,
-                            SChar::C('_') => SCharPub::AnyOne,
-                            SChar::C(c) => SCharPub::Lit(*c),
-                            SChar::EscPercent => SCharPub::Lit('%'),
-                            SChar::EscUnderscore => SCharPub::Lit('_'),
+                        .flat_map(|c| match c {
+                            SChar::C('%') => vec![SCharPub::AnyMany],
+                            SChar::C('_') => vec![SCharPub::AnyOne],
+                            SChar::C(c) => c.to_lowercase().map(SCharPub::Lit).collect(),
+                            SChar::EscPercent => vec![SCharPub::Lit('%')],
+                            SChar::EscUnderscore => vec![SCharPub::Lit('_')],
                         })
-                        .collect(),
-                }),
+                        .collect();
+                    let contains = like_contains(&pattern);
+                    Ok(Expr::Like {
+                        field,
+                        pattern,
+                        contains,
+                    })
+                }
                 _ => {
                     self.i -= 1;
                     Err(self.unexpected())
@@ -956,6 +964,17 @@ fn check_literal(field: &FieldRef, v: &Literal, src: &str) -> Result<(), SoqlErr
     Err(err_at(ErrorCode::InvalidField, src, field.pos, &what))
 }
 
+/// 15-character ids in filters on id fields match the stored 18-character ids.
+fn normalise_id(field: &FieldRef, v: &mut Literal) {
+    if matches!(field.ftype, FieldType::Id | FieldType::Reference) {
+        if let Literal::Str(s) = v {
+            if let Some(id18) = crate::ids::to_18(s) {
+                *s = id18;
+            }
+        }
+    }
+}
+
 fn check_expr(
     e: &mut Expr,
     src: &str,
@@ -971,10 +990,23 @@ fn check_expr(
         Expr::Not(x) => check_expr(x, src, resolve),
         Expr::Cmp { field, value, .. } => {
             resolve(field)?;
+            normalise_id(field, value);
             check_literal(field, value, src)
         }
-        Expr::In { field, values, .. } => {
+        Expr::In {
+            field, values, set, ..
+        } => {
             resolve(field)?;
+            values.iter_mut().for_each(|v| normalise_id(field, v));
+            if matches!(field.ftype, FieldType::Id | FieldType::Reference) {
+                *set = values
+                    .iter()
+                    .filter_map(|v| match v {
+                        Literal::Str(s) => Some(s.to_lowercase()),
+                        _ => None,
+                    })
+                    .collect();
+            }
             values.iter().try_for_each(|v| check_literal(field, v, src))
         }
         Expr::Like { field, .. } => {
@@ -1034,7 +1066,23 @@ fn literal_value(l: &Literal) -> Value {
 pub fn eval(e: &Expr, get: &dyn Fn(&[String]) -> Value) -> bool {
     match e {
         Expr::And(xs) => xs.iter().all(|x| eval(x, get)),
-        Expr::Or(xs) => xs.iter().any(|x| eval(x, get)),
+        Expr::Or(xs) => match same_field_likes(xs) {
+            // `Website LIKE '%a%' OR Website LIKE '%b%' OR ...` (thousands of clauses in
+            // one lookup statement): read and lowercase the value once.
+            Some(path) => match get(path) {
+                Value::String(v) => {
+                    let lower = v.to_lowercase();
+                    xs.iter().any(|x| match x {
+                        Expr::Like {
+                            pattern, contains, ..
+                        } => like_match(&lower, pattern, contains.as_deref()),
+                        _ => false,
+                    })
+                }
+                _ => false,
+            },
+            None => xs.iter().any(|x| eval(x, get)),
+        },
         Expr::Not(x) => !eval(x, get),
         Expr::Cmp { field, op, value } => {
             let v = get(&field.path);
@@ -1073,10 +1121,51 @@ pub fn eval(e: &Expr, get: &dyn Fn(&[String]) -> Value) -> bool {
             };
             hit != *negated
         }
-        Expr::Like { field, pattern } => match get(&field.path) {
-            Value::String(s) => like(&s.to_lowercase().chars().collect::<Vec<_>>(), pattern),
+        Expr::Like {
+            field,
+            pattern,
+            contains,
+        } => match get(&field.path) {
+            Value::String(s) => like_match(&s.to_lowercase(), pattern, contains.as_deref()),
             _ => false,
         },
+    }
+}
+
+/// The field path when every item is a LIKE on the same field.
+fn same_field_likes(xs: &[Expr]) -> Option<&[String]> {
+    let mut path: Option<&[String]> = None;
+    for x in xs {
+        match x {
+            Expr::Like { field, .. } => match path {
+                None => path = Some(&field.path),
+                Some(p) if p == field.path.as_slice() => {}
+                Some(_) => return None,
+            },
+            _ => return None,
+        }
+    }
+    path
+}
+
+/// `Some(text)` when the pattern is `%text%` with no other wildcard.
+fn like_contains(p: &[SCharPub]) -> Option<String> {
+    let inner = p
+        .strip_prefix(&[SCharPub::AnyMany])?
+        .strip_suffix(&[SCharPub::AnyMany])?;
+    inner
+        .iter()
+        .map(|c| match c {
+            SCharPub::Lit(c) => Some(*c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn like_match(lower: &str, pattern: &[SCharPub], contains: Option<&str>) -> bool {
+    match contains {
+        Some(text) => lower.contains(text),
+        None => like(&lower.chars().collect::<Vec<_>>(), pattern),
     }
 }
 
@@ -1299,6 +1388,30 @@ mod tests {
         let f = q.filter.unwrap();
         assert!(eval(&f, &row(&[("Email", json_str("ABC"))])));
         assert!(!eval(&f, &row(&[("Email", json_str("abbc"))])));
+    }
+
+    #[test]
+    fn or_of_likes_on_one_field() {
+        let q = checked("SELECT Id FROM Lead WHERE Email LIKE '%ACME.com%' OR Email LIKE '%globex.COM%' OR Email LIKE 'z_'").unwrap();
+        let f = q.filter.unwrap();
+        assert!(eval(&f, &row(&[("Email", json_str("x@www.Globex.com"))])));
+        assert!(eval(&f, &row(&[("Email", json_str("ZA"))])));
+        assert!(!eval(&f, &row(&[("Email", json_str("x@initech.com"))])));
+        assert!(!eval(&f, &row(&[])));
+    }
+
+    #[test]
+    fn fifteen_char_ids_match_stored_ids() {
+        let q = checked(
+            "SELECT Id FROM Lead WHERE Id IN ('001M000001FgVKl') OR AccountId = '001M000001FgVKl'",
+        )
+        .unwrap();
+        let f = q.filter.unwrap();
+        assert!(eval(&f, &row(&[("Id", json_str("001M000001FgVKlIAN"))])));
+        assert!(eval(
+            &f,
+            &row(&[("AccountId", json_str("001M000001FgVKlIAN"))])
+        ));
     }
 
     #[test]

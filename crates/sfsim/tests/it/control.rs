@@ -322,3 +322,36 @@ async fn twenty_thousand_records_and_large_in_lists_are_fast() {
         "loading 20k records took {load:?}"
     );
 }
+
+#[tokio::test]
+async fn thousands_of_website_likes_over_thousands_of_accounts_are_fast() {
+    let o = org().await;
+    let c = o.org.control();
+    let mut sc = String::from("{\"base\":\"empty\",\"records\":[");
+    for i in 0..3000 {
+        if i > 0 {
+            sc.push(',');
+        }
+        sc.push_str(&format!("{{\"type\":\"Account\",\"Name\":\"A{i}\",\"Website\":\"https://www.company{i}.example.com\"}}"));
+    }
+    sc.push_str("]}");
+    c.load_scenario_str(&sc).unwrap();
+    let clauses: Vec<String> = (0..1800)
+        .map(|i| format!("Website LIKE '%company{}.example.com%'", i * 2))
+        .collect();
+    let soql = format!(
+        "SELECT Id, Website FROM Account WHERE {}",
+        clauses.join(" OR ")
+    );
+    assert!(soql.len() < 100_000);
+    let body = json!({"compositeRequest": [{"method": "GET", "url": format!("/services/data/v62.0/query?q={}", crate::support::urlencode(&soql)), "referenceId": "q"}]});
+    let start = Instant::now();
+    let r = o.post("/composite", body).await;
+    let took = start.elapsed();
+    // company0, company2, ... plus e.g. company20 also contains "company2" prefix matches.
+    let n = r.body["compositeResponse"][0]["body"]["totalSize"]
+        .as_u64()
+        .unwrap();
+    assert!(n >= 1500, "{n}");
+    assert!(took < Duration::from_secs(3), "LIKE OR-list took {took:?}");
+}
