@@ -1,1 +1,264 @@
-//! placeholder
+//! The trailspark service: the HTTP API (ingest, log, retry, settings, integrations,
+//! health, metrics), roles on API tokens, and the delivery workers, over one store.
+//!
+//! ```text
+//! Application::build(settings, connector)  → binds the listener, opens the store
+//!     .run_until_stopped(shutdown)         → serves the API and runs the workers until
+//!                                            `shutdown` resolves, then drains them
+//! ```
+//! The binary (`trailspark serve` / `demo`) supplies the [`Connector`] that signs in to
+//! Salesforce, so secrets handling stays in one place.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod integrations;
+pub mod metrics;
+pub mod worker;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use domain::{Config, DestinationSettings, IntegrationSettings};
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+pub use error::ApiError;
+pub use integrations::{Connector, Integrations, Status};
+pub use worker::{SALESFORCE, WorkerOptions};
+
+/// Default listen address and database (contract §2 `[server]`).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://trailspark.db";
+
+/// Which parts run in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Both,
+    /// HTTP API only (workers run elsewhere, sharing a PostgreSQL database).
+    ApiOnly,
+    /// Delivery workers only (no listener).
+    WorkersOnly,
+}
+
+/// Everything the service needs, already parsed.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub database_url: String,
+    pub public_url: String,
+    pub mode: Mode,
+    pub worker: WorkerOptions,
+    pub integrations: Vec<IntegrationSettings>,
+    pub destination: Option<DestinationSettings>,
+    /// Sync-log entries older than this are purged (checked hourly).
+    pub log_retention: Duration,
+}
+
+impl Settings {
+    /// From a parsed config file (`[server]` defaults when the table is absent).
+    pub fn from_config(cfg: &Config) -> Settings {
+        let server = cfg.server.clone();
+        let worker = server.as_ref().map(|s| s.worker.clone()).unwrap_or_default();
+        let listen = server
+            .as_ref()
+            .map_or_else(|| DEFAULT_LISTEN.to_string(), |s| s.listen.clone());
+        Settings {
+            public_url: server
+                .as_ref()
+                .map_or_else(|| format!("http://{listen}"), |s| s.public_url.clone()),
+            database_url: server
+                .as_ref()
+                .map_or_else(|| DEFAULT_DATABASE_URL.to_string(), |s| s.database_url.clone()),
+            listen,
+            mode: Mode::Both,
+            worker: WorkerOptions::from_settings(&worker),
+            integrations: cfg.integrations.values().cloned().collect(),
+            destination: cfg.destination.clone(),
+            log_retention: Duration::from_secs(u64::from(worker.log_retention_days) * 86_400),
+        }
+    }
+}
+
+/// What the HTTP handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// Wakes this process's idle workers when evaluations were stored or re-queued.
+    pub notify: Arc<Notify>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub integrations: Integrations,
+    pub destination: Option<Arc<DestinationSettings>>,
+    /// Destinations every new evaluation gets a delivery for.
+    pub destinations: Arc<Vec<String>>,
+}
+
+/// The API router with roles and the error shape on every path.
+pub fn router(state: AppState) -> Router {
+    use api::*;
+    Router::new()
+        .route("/api/v1/evaluations", post(post_evaluations))
+        .route("/api/v1/evaluations/{id}", get(get_evaluation))
+        .route("/api/v1/deliveries", get(list_deliveries))
+        .route("/api/v1/deliveries/retry", post(retry_failed))
+        .route("/api/v1/deliveries/{id}/retry", post(retry_delivery))
+        .route("/api/v1/destinations/salesforce/replay", post(replay))
+        .route("/api/v1/destinations/salesforce", get(get_destination))
+        .route("/api/v1/integrations", get(list_integrations))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
+        // Only matched routes reach the role check (`route_layer`), so an unknown path is
+        // a 404 and never a 401.
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A built service: store open, listener bound (unless workers-only).
+pub struct Application {
+    settings: Settings,
+    state: AppState,
+    listener: Option<TcpListener>,
+    connector: Connector,
+}
+
+impl Application {
+    /// Opens (and migrates) the database and binds the listener (port 0 picks one).
+    pub async fn build(settings: Settings, connector: Connector) -> anyhow::Result<Application> {
+        let store = store::open(&settings.database_url)
+            .await
+            .context("cannot open the database")?;
+        Self::build_with_store(settings, store, connector).await
+    }
+
+    pub async fn build_with_store(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        connector: Connector,
+    ) -> anyhow::Result<Application> {
+        let listener = if settings.mode == Mode::WorkersOnly {
+            None
+        } else {
+            let l = TcpListener::bind(&settings.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.listen))?;
+            Some(l)
+        };
+        let state = AppState {
+            store,
+            notify: Arc::new(Notify::new()),
+            metrics: Arc::new(metrics::Metrics::default()),
+            integrations: Integrations::new(settings.integrations.clone()),
+            destination: settings.destination.clone().map(Arc::new),
+            destinations: Arc::new(if settings.destination.is_some() {
+                vec![SALESFORCE.to_string()]
+            } else {
+                Vec::new()
+            }),
+        };
+        Ok(Application {
+            settings,
+            state,
+            listener,
+            connector,
+        })
+    }
+
+    /// The bound address (None for workers-only).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves and delivers until `shutdown` resolves; then stops accepting requests, lets
+    /// in-flight batches finish (or releases them) and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if self.settings.mode != Mode::ApiOnly
+            && let Some(dest) = self.settings.destination.clone()
+        {
+            let ctx = worker::WorkerContext {
+                store: self.state.store.clone(),
+                notify: self.state.notify.clone(),
+                metrics: self.state.metrics.clone(),
+                options: self.settings.worker.clone(),
+                connector: self.connector.clone(),
+                shutdown: stop_rx.clone(),
+                process_tag: format!(
+                    "{}-{}",
+                    std::process::id(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                ),
+            };
+            let integration = self.state.integrations.get(&dest.integration);
+            tasks.push(tokio::spawn(worker::run_destination(ctx, dest, integration)));
+            tasks.push(tokio::spawn(purge_loop(
+                self.state.store.clone(),
+                self.settings.log_retention,
+                stop_rx.clone(),
+            )));
+        }
+        let server = match self.listener {
+            Some(listener) => {
+                let app = router(self.state.clone());
+                let mut rx = stop_rx.clone();
+                Some(tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = rx.wait_for(|s| *s).await;
+                        })
+                        .await
+                }))
+            }
+            None => None,
+        };
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight work");
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        if let Some(s) = server {
+            s.await.context("the HTTP server task failed")?
+                .context("the HTTP server failed")?;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Deletes sync-log entries past the retention period, hourly.
+async fn purge_loop(store: Arc<dyn Store>, retention: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        let cutoff = time::OffsetDateTime::now_utc() - retention;
+        match store.purge_log_older_than(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "sync log entries past retention deleted"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge the sync log"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! The HTTP API handlers (contract §4). Each one parses its input at the edge, asks the
+//! store, and answers JSON; every refusal is an [`ApiError`].
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::{Evaluation, FieldError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::{
+    DeliveryFilter, DeliveryId, DeliveryOutcome, IngestResult, NewEvaluation, RetryOutcome,
+    TimeBasis,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::AppState;
+use crate::error::{ApiError, MAX_BODY_BYTES};
+use crate::worker::SALESFORCE;
+
+/// Most evaluations in one POST (contract §4).
+pub const MAX_BATCH: usize = 1_000;
+/// Deliveries per page of the log unless `limit` says otherwise, and the most allowed.
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 500;
+
+/// `POST /api/v1/evaluations`: one object or an array; good items stored (committed)
+/// before the 202, bad ones listed by index; 400 when none is accepted.
+pub async fn post_evaluations(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::bad_request("unreadable_body", e.body_text())
+        }
+    })?;
+    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+        code: "malformed_json",
+        message: format!("the body is not valid JSON: {e}"),
+        details: vec![json!({"line": e.line(), "column": e.column()})],
+    })?;
+    let items = match value {
+        Value::Array(items) => {
+            if items.len() > MAX_BATCH {
+                return Err(ApiError::BadRequest {
+                    code: "batch_too_large",
+                    message: format!(
+                        "a batch holds at most {MAX_BATCH} evaluations; this one has {}: split it",
+                        items.len()
+                    ),
+                    details: vec![json!({"max": MAX_BATCH, "got": items.len()})],
+                });
+            }
+            if items.is_empty() {
+                return Err(ApiError::bad_request(
+                    "empty_batch",
+                    "the array holds no evaluation",
+                ));
+            }
+            items
+        }
+        obj @ Value::Object(_) => vec![obj],
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!(
+                    "expected an evaluation object or an array of them, got {}",
+                    kind(&other)
+                ),
+            ));
+        }
+    };
+    let destinations: Vec<&str> = state.destinations.iter().map(String::as_str).collect();
+    let mut rejected: Vec<(usize, Vec<FieldError>)> = Vec::new();
+    let mut rows = Vec::new();
+    let mut positions = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match Evaluation::parse_json(item) {
+            Ok(e) => {
+                rows.push(NewEvaluation::from_evaluation(&e, &destinations));
+                positions.push(index);
+            }
+            Err(errors) => rejected.push((index, errors)),
+        }
+    }
+    let results = if rows.is_empty() {
+        Vec::new()
+    } else {
+        state.store.ingest(rows.clone()).await?
+    };
+    let mut accepted = Vec::new();
+    let mut conflicts = 0usize;
+    let (mut stored, mut duplicates) = (0u64, 0u64);
+    for ((row, index), result) in rows.iter().zip(positions).zip(results) {
+        match result {
+            IngestResult::Stored => {
+                stored += 1;
+                accepted.push(json!({"index": index, "id": row.id}));
+            }
+            IngestResult::Duplicate => {
+                duplicates += 1;
+                accepted.push(json!({"index": index, "id": row.id}));
+            }
+            IngestResult::Conflict => {
+                conflicts += 1;
+                rejected.push((
+                    index,
+                    vec![FieldError::new(
+                        "id",
+                        format!(
+                            "an evaluation with id {:?} and different content was already accepted; use a new id for a new evaluation",
+                            row.id
+                        ),
+                    )],
+                ));
+            }
+        }
+    }
+    rejected.sort_by_key(|(i, _)| *i);
+    state
+        .metrics
+        .ingested(stored, duplicates, rejected.len() as u64);
+    if stored > 0 {
+        state.notify.notify_waiters();
+    }
+    let rejected_json: Vec<Value> = rejected
+        .iter()
+        .map(|(index, errors)| {
+            json!({"index": index, "errors": errors.iter().map(|e| json!({"field": e.field, "message": e.message})).collect::<Vec<_>>()})
+        })
+        .collect();
+    if accepted.is_empty() {
+        if conflicts == rejected.len() {
+            return Err(ApiError::Conflict {
+                code: "id_conflict",
+                message: "an evaluation with this id and different content was already accepted"
+                    .into(),
+                details: rejected_json,
+            });
+        }
+        return Err(ApiError::BadRequest {
+            code: "invalid_evaluations",
+            message: format!(
+                "no evaluation accepted: {} rejected (see details)",
+                rejected_json.len()
+            ),
+            details: rejected_json,
+        });
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"accepted": accepted, "rejected": rejected_json})),
+    )
+        .into_response())
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The report-line shape of one delivery, with the queue's view (state, attempts) added.
+fn delivery_line(d: &store::Delivery, email: &str) -> Value {
+    let mut line = match &d.last_report {
+        Some(Value::Object(m)) => m.clone(),
+        _ => {
+            let mut m = serde_json::Map::new();
+            m.insert("id".into(), json!(d.evaluation_id));
+            m.insert("email".into(), json!(email));
+            m.insert("writes".into(), json!([]));
+            m.insert("reason".into(), Value::Null);
+            m.insert("error".into(), Value::Null);
+            m.insert("warnings".into(), json!([]));
+            m
+        }
+    };
+    // The queue knows better than the last report whether it is final (pending/retrying).
+    line.insert("outcome".into(), json!(d.outcome.as_str()));
+    line.insert("delivery_id".into(), json!(d.id));
+    line.insert("destination".into(), json!(d.destination));
+    line.insert("state".into(), json!(d.state.as_str()));
+    line.insert("attempts".into(), json!(d.attempts));
+    line.insert("updated_at".into(), json!(rfc3339(d.updated_at)));
+    if matches!(d.state, store::DeliveryState::Pending) {
+        line.insert("next_attempt_at".into(), json!(rfc3339(d.next_attempt_at)));
+    }
+    Value::Object(line)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `GET /api/v1/evaluations/{id}`
+pub async fn get_evaluation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let found = state
+        .store
+        .get_evaluation(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no evaluation with id {id:?}")))?;
+    let deliveries: Vec<Value> = found
+        .deliveries
+        .iter()
+        .map(|d| delivery_line(d, &found.evaluation.email))
+        .collect();
+    Ok(Json(json!({
+        "id": found.evaluation.id,
+        "evaluation": found.evaluation.payload,
+        "received_at": rfc3339(found.evaluation.received_at),
+        "deliveries": deliveries,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeliveriesQuery {
+    outcome: Option<String>,
+    since: Option<String>,
+    email: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/deliveries?outcome=&since=&email=&cursor=&limit=`: the sync log, newest first.
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    query: Result<Query<DeliveriesQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let outcome = match q.outcome.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(DeliveryOutcome::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("outcome: unknown outcome {s:?} (pending, retrying, updated, created, unchanged, superseded, skipped, failed, rejected)"),
+            )
+        })?),
+    };
+    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(parse_time("since", s)?),
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit: between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let filter = DeliveryFilter {
+        outcome,
+        since,
+        email: q
+            .email
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty()),
+        destination: None,
+    };
+    let page = state
+        .store
+        .list_deliveries(&filter, q.cursor.as_deref().filter(|c| !c.is_empty()), limit)
+        .await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|v| {
+            let mut line = delivery_line(&v.delivery, &v.email);
+            if let Value::Object(m) = &mut line {
+                m.insert("evaluated_at".into(), json!(rfc3339(v.evaluated_at)));
+            }
+            line
+        })
+        .collect();
+    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+}
+
+fn parse_time(key: &str, s: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_query",
+            format!("{key}: expected an RFC 3339 time with an offset, like 2026-11-28T09:15:00Z; got {s:?}"),
+        )
+    })
+}
+
+/// `POST /api/v1/deliveries/{id}/retry`
+pub async fn retry_delivery(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no delivery with id {id:?}"));
+    let parsed: DeliveryId = id.parse().map_err(|_| not_found())?;
+    match state.store.retry_delivery(parsed).await? {
+        RetryOutcome::Requeued => {
+            state.notify.notify_waiters();
+            Ok((StatusCode::ACCEPTED, Json(json!({"requeued": 1}))).into_response())
+        }
+        RetryOutcome::AlreadyQueued => Err(ApiError::Conflict {
+            code: "already_queued",
+            message: "this delivery is already pending or in flight".into(),
+            details: Vec::new(),
+        }),
+        RetryOutcome::NotFound => Err(not_found()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RetryQuery {
+    outcome: Option<String>,
+}
+
+/// `POST /api/v1/deliveries/retry?outcome=failed`
+pub async fn retry_failed(
+    State(state): State<AppState>,
+    query: Result<Query<RetryQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    match q.outcome.as_deref() {
+        Some("failed") => {}
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("outcome: only \"failed\" deliveries can be retried in bulk; got {other:?}"),
+            ));
+        }
+    }
+    let n = state.store.retry_failed(None).await?;
+    if n > 0 {
+        state.notify.notify_waiters();
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"requeued": n}))).into_response())
+}
+
+/// `POST /api/v1/destinations/salesforce/replay {"from","to","basis"?}`
+pub async fn replay(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    if state.destination.is_none() {
+        return Err(ApiError::NotFound(
+            "no [destinations.salesforce] is configured".into(),
+        ));
+    }
+    let body = body.map_err(|e| ApiError::bad_request("unreadable_body", e.body_text()))?;
+    let v: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    let mut problems = Vec::new();
+    let mut time_of = |key: &str| match v.get(key).and_then(Value::as_str) {
+        Some(s) => match OffsetDateTime::parse(s, &Rfc3339) {
+            Ok(t) => Some(t),
+            Err(_) => {
+                problems.push(json!({"field": key, "message": "expected an RFC 3339 time with an offset"}));
+                None
+            }
+        },
+        None => {
+            problems.push(json!({"field": key, "message": "required (an RFC 3339 time)"}));
+            None
+        }
+    };
+    let from = time_of("from");
+    let to = time_of("to");
+    let basis = match v.get("basis").and_then(Value::as_str) {
+        None | Some("evaluated") => TimeBasis::Evaluated,
+        Some("received") => TimeBasis::Received,
+        Some(_) => {
+            problems.push(json!({"field": "basis", "message": "expected \"evaluated\" or \"received\""}));
+            TimeBasis::Evaluated
+        }
+    };
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(ApiError::BadRequest {
+            code: "invalid_body",
+            message: "from and to are required RFC 3339 times".into(),
+            details: problems,
+        });
+    };
+    if !problems.is_empty() || from >= to {
+        return Err(ApiError::BadRequest {
+            code: "invalid_body",
+            message: "expected from < to".into(),
+            details: problems,
+        });
+    }
+    let n = state.store.replay(SALESFORCE, basis, from, to).await?;
+    if n > 0 {
+        state.notify.notify_waiters();
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"requeued": n}))).into_response())
+}
+
+/// `GET /api/v1/destinations/salesforce`: the settings, same keys as the TOML table.
+pub async fn get_destination(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state
+        .destination
+        .as_ref()
+        .map(|d| Json(d.to_json()))
+        .ok_or_else(|| ApiError::NotFound("no [destinations.salesforce] is configured".into()))
+}
+
+/// `GET /api/v1/integrations`
+pub async fn list_integrations(State(state): State<AppState>) -> Json<Value> {
+    let items: Vec<Value> = state.integrations.iter().map(|i| i.to_json()).collect();
+    Json(json!({"items": items}))
+}
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers and its schema is current.
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match state.store.ready().await {
+        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            Err(ApiError::Unavailable(
+                "the database is unreachable or not migrated".into(),
+            ))
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let queue = match state.store.queue_stats(None).await {
+        Ok(q) => Some(q),
+        Err(e) => {
+            tracing::warn!(error = %e, "queue stats unavailable for /metrics");
+            None
+        }
+    };
+    let text = state.metrics.render(queue.as_ref(), &state.integrations);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// The OpenAPI description (hand-written, checked against the router by a test).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Largest body accepted by the routes that take one.
+pub const BODY_LIMIT: usize = MAX_BODY_BYTES;

@@ -1,0 +1,495 @@
+//! Delivery workers: per destination, loops that lease batches of due deliveries from the
+//! store, deliver them through `delivery::Destination`, and record the outcomes.
+//!
+//! - Latency vs batching: a worker sleeps until woken by an ingest ([`Notify`], same
+//!   process) or a short poll tick (other processes' ingests); after a wake it lingers
+//!   briefly so company can arrive, and while a backlog exists it takes full batches back
+//!   to back without waiting.
+//! - Exclusivity comes from the store's leases (`SKIP LOCKED` on PostgreSQL); a lease is
+//!   extended while a long batch runs, and a crashed worker's leases expire and are taken
+//!   over, so several processes may share one database.
+//! - The daily API limit: before each batch the org's usage (the last `Sforce-Limit-Info`)
+//!   is compared with `pause_at_api_usage`; past it, or after `REQUEST_LIMIT_EXCEEDED`,
+//!   delivery pauses and `limits()` is re-read periodically until there is room again.
+//!   Deliveries refused for the limit are released, not failed: they cost no attempt.
+//! - Shutdown: no new leases; an in-flight batch gets a grace period to finish, then its
+//!   leases are released so another worker takes them at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use delivery::{DeliverOptions, Destination};
+use domain::{
+    DestinationSettings, Evaluation, Outcome, Reason, Report, WorkerSettings, describe_errors,
+};
+use serde_json::Value;
+use store::{DeliveryId, DeliveryResult, Disposition, LeasedDelivery, RetryPolicy, Store};
+use tokio::sync::{Mutex, Notify, watch};
+use tokio::time::Instant;
+
+use crate::integrations::{Connector, Integration, Status};
+use crate::metrics::Metrics;
+
+/// The destination name deliveries are queued under (the `[destinations.salesforce]` table).
+pub const SALESFORCE: &str = "salesforce";
+
+/// Salesforce's error code for the daily limit ([REST] errorcodes: 403 REQUEST_LIMIT_EXCEEDED).
+const REQUEST_LIMIT_EXCEEDED: &str = "REQUEST_LIMIT_EXCEEDED";
+
+/// How workers batch, lease, retry and pause.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Deliveries per lease (200 = one sObject Collection).
+    pub batch_size: usize,
+    /// After a wake-up, how long a worker waits for more evaluations before leasing.
+    pub linger: Duration,
+    /// Batch loops per destination in this process.
+    pub concurrency: usize,
+    /// How often an idle worker looks for work that no wake-up announced.
+    pub poll_interval: Duration,
+    /// Lease length; extended every third of it while a batch is in flight.
+    pub lease_for: Duration,
+    /// While paused for the API limit, how often `limits()` is re-read.
+    pub pause_recheck: Duration,
+    /// How long an in-flight batch may run on after shutdown was asked.
+    pub shutdown_grace: Duration,
+    /// Backoff and attempts for transient failures.
+    pub retry: RetryPolicy,
+    /// Delay before signing in again after a failed connection.
+    pub reconnect_after: Duration,
+}
+
+impl WorkerOptions {
+    pub fn from_settings(w: &WorkerSettings) -> WorkerOptions {
+        WorkerOptions {
+            batch_size: w.batch_size.max(1),
+            linger: Duration::from_millis(w.linger_ms),
+            concurrency: w.concurrency.max(1),
+            poll_interval: Duration::from_millis(150),
+            lease_for: Duration::from_secs(60),
+            pause_recheck: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(20),
+            retry: RetryPolicy {
+                max_attempts: w.max_attempts.max(1),
+                ..RetryPolicy::default()
+            },
+            reconnect_after: Duration::from_secs(5),
+        }
+    }
+
+    /// Operational knobs that have no config key, from the environment (tests and
+    /// operators tuning a deployment): `TRAILSPARK_LEASE_MS`, `TRAILSPARK_POLL_MS`,
+    /// `TRAILSPARK_PAUSE_RECHECK_MS`, `TRAILSPARK_RETRY_BASE_MS`, `TRAILSPARK_SHUTDOWN_GRACE_MS`.
+    pub fn with_env_overrides(mut self) -> WorkerOptions {
+        let ms = |var: &str| {
+            std::env::var(var)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_millis)
+        };
+        if let Some(d) = ms("TRAILSPARK_LEASE_MS") {
+            self.lease_for = d.max(Duration::from_millis(300));
+        }
+        if let Some(d) = ms("TRAILSPARK_POLL_MS") {
+            self.poll_interval = d.max(Duration::from_millis(10));
+        }
+        if let Some(d) = ms("TRAILSPARK_PAUSE_RECHECK_MS") {
+            self.pause_recheck = d;
+        }
+        if let Some(d) = ms("TRAILSPARK_RETRY_BASE_MS") {
+            self.retry.base = d;
+        }
+        if let Some(d) = ms("TRAILSPARK_SHUTDOWN_GRACE_MS") {
+            self.shutdown_grace = d;
+        }
+        self
+    }
+}
+
+/// What the workers of one process share.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub store: Arc<dyn Store>,
+    pub notify: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+    pub options: WorkerOptions,
+    pub connector: Connector,
+    pub shutdown: watch::Receiver<bool>,
+    /// Identifies this process in lease owners (`<pid>-<random>`).
+    pub process_tag: String,
+}
+
+/// Runs the workers of one destination until shutdown.
+pub async fn run_destination(
+    ctx: WorkerContext,
+    settings: DestinationSettings,
+    integration: Option<Arc<Integration>>,
+) {
+    let destination = if settings.enabled {
+        let Some(integration) = integration else {
+            tracing::error!(integration = %settings.integration, "destination names an unknown integration; not delivering");
+            return;
+        };
+        let Some(client) = connect(&ctx, &integration).await else {
+            return; // shut down while connecting
+        };
+        match Destination::new(settings, client).await {
+            Ok(d) => Some((Arc::new(d), integration)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot set up the destination");
+                return;
+            }
+        }
+    } else {
+        tracing::info!("destination disabled: deliveries are recorded as skipped (destination_disabled)");
+        None
+    };
+    let gate = Arc::new(PauseGate::default());
+    let mut loops = Vec::new();
+    for i in 0..ctx.options.concurrency {
+        let worker = format!("{}-{SALESFORCE}-{i}", ctx.process_tag);
+        loops.push(tokio::spawn(batch_loop(
+            ctx.clone(),
+            worker,
+            destination.clone(),
+            gate.clone(),
+        )));
+    }
+    for l in loops {
+        let _ = l.await;
+    }
+}
+
+/// Signs in, retrying with a pause until it works or shutdown is asked.
+async fn connect(ctx: &WorkerContext, integration: &Integration) -> Option<salesforce::Client> {
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        integration.set_status(Status::Connecting);
+        match (ctx.connector)(integration.settings.clone()).await {
+            Ok(client) => {
+                integration.set_client(client.clone());
+                integration.set_status(Status::Connected);
+                return Some(client);
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                tracing::warn!(integration = %integration.settings.name, error = %message, "cannot sign in; retrying");
+                integration.set_status(Status::Error { message });
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.options.reconnect_after) => {}
+            _ = stopped(&mut shutdown) => return None,
+        }
+    }
+}
+
+/// Resolves once shutdown has been asked.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Shared by the loops of one destination: whether delivery is paused for the API limit.
+#[derive(Default)]
+struct PauseGate {
+    /// Set after REQUEST_LIMIT_EXCEEDED; cleared once `limits()` shows room again.
+    limit_hit: std::sync::atomic::AtomicBool,
+    /// When `limits()` was last read (one loop re-reads; the others wait).
+    last_check: Mutex<Option<Instant>>,
+}
+
+impl PauseGate {
+    /// Returns when delivery may proceed (false: shutdown asked while paused).
+    async fn wait(
+        &self,
+        ctx: &WorkerContext,
+        integration: &Integration,
+        client: &salesforce::Client,
+    ) -> bool {
+        use std::sync::atomic::Ordering;
+        let limit = integration.settings.pause_at_api_usage;
+        let mut shutdown = ctx.shutdown.clone();
+        let mut announced = false;
+        loop {
+            let over_share = client
+                .api_usage()
+                .is_some_and(|u| u.max > 0 && (u.used as f64 / u.max as f64) >= limit);
+            let hit = self.limit_hit.load(Ordering::SeqCst);
+            if !over_share && !hit {
+                if announced {
+                    tracing::info!(integration = %integration.settings.name, "delivery resumed: the org's API usage is below the pause threshold");
+                    integration.set_status(Status::Connected);
+                }
+                return true;
+            }
+            if !announced {
+                announced = true;
+                let reason = if hit {
+                    "Salesforce answered REQUEST_LIMIT_EXCEEDED (daily API limit reached)".to_string()
+                } else {
+                    format!("the org's daily API usage passed {:.0}% (pause_at_api_usage)", limit * 100.0)
+                };
+                if !matches!(integration.status(), Status::Paused { .. }) {
+                    ctx.metrics.pause_started();
+                }
+                tracing::warn!(integration = %integration.settings.name, %reason, "delivery paused");
+                integration.set_status(Status::Paused { reason });
+            }
+            {
+                let mut last = self.last_check.lock().await;
+                let due = last.is_none_or(|t| t.elapsed() >= ctx.options.pause_recheck);
+                if due {
+                    *last = Some(Instant::now());
+                    // `limits()` also refreshes `api_usage()` from its response header.
+                    match client.limits().await {
+                        Ok(l) => {
+                            if let Some(d) = l.daily_api_requests() {
+                                let used_share = if d.max > 0 {
+                                    (d.max - d.remaining) as f64 / d.max as f64
+                                } else {
+                                    1.0
+                                };
+                                if d.remaining > 0 {
+                                    self.limit_hit.store(false, Ordering::SeqCst);
+                                }
+                                if used_share < limit && d.remaining > 0 {
+                                    continue;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "limits() while paused");
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(ctx.options.pause_recheck.min(Duration::from_secs(1)).max(Duration::from_millis(50))) => {}
+                _ = stopped(&mut shutdown) => return false,
+            }
+        }
+    }
+}
+
+/// One batch loop: lease, deliver, complete, until shutdown.
+async fn batch_loop(
+    ctx: WorkerContext,
+    worker: String,
+    destination: Option<(Arc<Destination>, Arc<Integration>)>,
+    gate: Arc<PauseGate>,
+) {
+    let mut shutdown = ctx.shutdown.clone();
+    let mut backlog = true; // look for work at once on start
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if !backlog {
+            // Idle: wait for an ingest in this process, a poll tick, or shutdown.
+            let woken = tokio::select! {
+                _ = ctx.notify.notified() => true,
+                _ = tokio::time::sleep(ctx.options.poll_interval) => false,
+                _ = stopped(&mut shutdown) => return,
+            };
+            if woken && !ctx.options.linger.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(ctx.options.linger) => {}
+                    _ = stopped(&mut shutdown) => return,
+                }
+            }
+        }
+        if let Some((dest, integration)) = &destination
+            && !gate.wait(&ctx, integration, dest.client()).await
+        {
+            return;
+        }
+        let leased = match ctx
+            .store
+            .lease_batch(SALESFORCE, ctx.options.batch_size, ctx.options.lease_for, &worker)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot lease deliveries; retrying");
+                backlog = false;
+                continue;
+            }
+        };
+        if leased.is_empty() {
+            backlog = false;
+            continue;
+        }
+        backlog = leased.len() >= ctx.options.batch_size;
+        let ids: Vec<DeliveryId> = leased.iter().map(|l| l.id).collect();
+        tracing::debug!(%worker, count = leased.len(), "leased a batch");
+        let reports = match &destination {
+            None => Some(disabled_reports(&leased)),
+            Some((dest, _)) => {
+                deliver_with_lease(&ctx, &worker, dest, &leased, &ids).await
+            }
+        };
+        let Some(reports) = reports else {
+            // Shutdown grace ran out: hand the batch back for another worker.
+            if let Err(e) = ctx.store.release(&ids, &worker).await {
+                tracing::error!(error = %e, "cannot release leases at shutdown (they will expire)");
+            }
+            return;
+        };
+        record(&ctx, &worker, &leased, reports, &gate).await;
+    }
+}
+
+/// Delivers a leased batch, extending the lease while it runs. `None` when shutdown's
+/// grace period ended first (the batch was abandoned and must be released).
+async fn deliver_with_lease(
+    ctx: &WorkerContext,
+    worker: &str,
+    dest: &Destination,
+    leased: &[LeasedDelivery],
+    ids: &[DeliveryId],
+) -> Option<Vec<(DeliveryId, Report)>> {
+    let mut parsed = Vec::new();
+    let mut out: Vec<Option<Report>> = vec![None; leased.len()];
+    let mut positions = Vec::new();
+    for (i, l) in leased.iter().enumerate() {
+        match Evaluation::parse_json(&l.payload) {
+            Ok(e) => {
+                parsed.push(e);
+                positions.push(i);
+            }
+            // Stored evaluations were valid when accepted; one that no longer parses (a
+            // rule changed between versions) is rejected rather than retried forever.
+            Err(errors) => {
+                out[i] = Some(Report::rejected(
+                    &l.evaluation_id,
+                    l.payload.get("email").and_then(Value::as_str).unwrap_or(""),
+                    &describe_errors(&errors),
+                ))
+            }
+        }
+    }
+    let opts = DeliverOptions::default();
+    let mut shutdown = ctx.shutdown.clone();
+    let fut = dest.deliver(&parsed, opts);
+    tokio::pin!(fut);
+    let extend_every = ctx.options.lease_for / 3;
+    let mut tick = tokio::time::interval_at(Instant::now() + extend_every, extend_every);
+    let mut deadline: Option<Instant> = None;
+    let reports = loop {
+        tokio::select! {
+            r = &mut fut => break r,
+            _ = tick.tick() => {
+                match ctx.store.extend_lease(ids, worker, ctx.options.lease_for).await {
+                    Ok(n) if (n as usize) < ids.len() => tracing::warn!(held = n, of = ids.len(), "some leases were lost during a long batch"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot extend leases"),
+                }
+            }
+            _ = stopped(&mut shutdown), if deadline.is_none() => {
+                deadline = Some(Instant::now() + ctx.options.shutdown_grace);
+            }
+            _ = sleep_until_opt(deadline), if deadline.is_some() => return None,
+        }
+    };
+    for (report, pos) in reports.into_iter().zip(positions) {
+        out[pos] = Some(report);
+    }
+    Some(
+        leased
+            .iter()
+            .zip(out)
+            .map(|(l, r)| {
+                let r = r.unwrap_or_else(|| {
+                    // `deliver` promises one report per evaluation; if it ever broke that
+                    // promise the delivery must be retried, not lost.
+                    let mut e = domain::ReportError::from_code("INTERNAL", "no report for this evaluation");
+                    e.transient = true;
+                    Report::failed(&l.evaluation_id, "", e)
+                });
+                (l.id, r)
+            })
+            .collect(),
+    )
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The reports of a disabled destination: accepted, stored, and recorded as skipped.
+fn disabled_reports(leased: &[LeasedDelivery]) -> Vec<(DeliveryId, Report)> {
+    leased
+        .iter()
+        .map(|l| {
+            let email = l.payload.get("email").and_then(Value::as_str).unwrap_or("");
+            let email = email.trim().to_lowercase();
+            (
+                l.id,
+                Report::new(&l.evaluation_id, &email, Outcome::Skipped)
+                    .with_reason(Reason::DestinationDisabled),
+            )
+        })
+        .collect()
+}
+
+/// Completes the batch: limit refusals are released (and pause the destination), the
+/// rest recorded with their outcome.
+async fn record(
+    ctx: &WorkerContext,
+    worker: &str,
+    leased: &[LeasedDelivery],
+    reports: Vec<(DeliveryId, Report)>,
+    gate: &PauseGate,
+) {
+    let mut results = Vec::new();
+    let mut limited = Vec::new();
+    for ((id, report), l) in reports.into_iter().zip(leased) {
+        let code = report.error.as_ref().map(|e| e.code.as_str());
+        if report.outcome == Outcome::Failed && code == Some(REQUEST_LIMIT_EXCEEDED) {
+            limited.push(id);
+            continue;
+        }
+        let disposition = match (&report.outcome, &report.error) {
+            (Outcome::Failed, Some(e)) if e.transient => Disposition::Transient,
+            (o, _) => Disposition::Final(*o),
+        };
+        let shown = match disposition {
+            Disposition::Transient => "retrying",
+            Disposition::Final(o) => o.as_str(),
+        };
+        ctx.metrics.attempt(&l.destination, shown);
+        if let Some(e) = &report.error {
+            tracing::info!(evaluation = %l.evaluation_id, outcome = shown, code = %e.code, message = %e.message, "delivery attempt failed");
+        }
+        results.push(DeliveryResult {
+            id,
+            worker: worker.to_string(),
+            disposition,
+            report: serde_json::to_value(&report).unwrap_or(Value::Null),
+        });
+    }
+    if !limited.is_empty() {
+        gate.limit_hit
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Err(e) = ctx.store.release(&limited, worker).await {
+            tracing::error!(error = %e, "cannot release deliveries refused for the API limit (their leases will expire)");
+        }
+    }
+    if results.is_empty() {
+        return;
+    }
+    // The results must reach the store: retry a few times (a busy database) before
+    // leaving the leases to expire, which re-delivers idempotently.
+    for attempt in 0..5u32 {
+        match ctx.store.complete(results.clone(), &ctx.options.retry).await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, attempt, "cannot record delivery results; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+            }
+        }
+    }
+}
