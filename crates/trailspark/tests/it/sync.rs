@@ -899,9 +899,17 @@ async fn emails_with_quotes_are_matched_and_escaped_safely() {
     );
     // A quote that would end the literal, then an injection attempt.
     let evil = r#""x@example.com') OR (Email != '"@example.com"#;
+    // A quoted local part with a backslash escape: the SOQL literal must double it.
+    let slashed = r#""we\\ird"@example.com"#;
+    let s = insert(
+        &org,
+        "Contact",
+        serde_json::json!({"LastName": "S", "Email": slashed}),
+    );
     let evs = [
         ev("q", "O'Brien@example.com", "hot", T),
         ev("inj", evil, "hot", T),
+        ev("s", slashed, "cold", T),
     ];
     let o = sync(&org, "", &evs, &[]).await;
     let l = lines(&o);
@@ -909,6 +917,8 @@ async fn emails_with_quotes_are_matched_and_escaped_safely() {
     assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "hot");
     assert_ne!(l[1]["outcome"], "updated", "{}", l[1]);
     assert_eq!(record(&org, &other)["TrailSpark_Score__c"], Value::Null);
+    assert_eq!(l[2]["outcome"], "updated", "{}", l[2]);
+    assert_eq!(record(&org, &s)["TrailSpark_Score__c"], "cold");
 }
 
 #[tokio::test(flavor = "multi_thread")]
