@@ -1022,7 +1022,7 @@ async fn validation_rule_failure_is_reported_with_its_message_and_exit_1() {
 async fn duplicate_rule_blocks_a_create_and_allow_duplicate_save_passes_an_alert_rule() {
     let block = "[[duplicate_rules]]\nname = \"Lead_Block\"\nobject = \"Lead\"\nfield = \"LastName\"\naction = \"block\"\n";
     let org_b = org(block).await;
-    insert(
+    let existing = insert(
         &org_b,
         "Lead",
         serde_json::json!({"LastName": "[not provided]", "Company": "X", "Email": "someone@else.com"}),
@@ -1032,6 +1032,7 @@ async fn duplicate_rule_blocks_a_create_and_allow_duplicate_save_passes_an_alert
     assert_eq!(code(&o), 1, "{}", stdout(&o));
     let l = lines(&o);
     assert_eq!(l[0]["error"]["code"], "DUPLICATES_DETECTED", "{}", l[0]);
+    assert_eq!(l[0]["error"]["ids"], serde_json::json!([existing]), "{}", l[0]);
     assert!(
         l[0]["error"]["hint"]
             .as_str()
