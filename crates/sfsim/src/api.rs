@@ -1401,24 +1401,62 @@ pub(crate) async fn handle(State(control): State<Control>, req: Request) -> Resp
     }
     let limit_info =
         |used: u64| format!("api-usage={used}/{}", shared.api_max.load(Ordering::SeqCst));
-    // Injected 503s.
-    let fail = {
+    // Injected faults: 503s (JSON or HTML) and concurrent-request limits.
+    enum Injected {
+        Unavailable { html: bool },
+        Concurrent,
+    }
+    let injected = {
         let mut f = shared.faults();
-        if f.fail_next > 0 {
+        if f.concurrent_limit_next > 0 {
+            f.concurrent_limit_next -= 1;
+            Some(Injected::Concurrent)
+        } else if f.fail_next > 0 {
             f.fail_next -= 1;
-            true
+            Some(Injected::Unavailable { html: f.fail_html })
+        } else if f.fail_share > 0.0 && rand::random::<f64>() < f.fail_share {
+            Some(Injected::Unavailable { html: f.fail_html })
         } else {
-            f.fail_share > 0.0 && rand::random::<f64>() < f.fail_share
+            None
         }
     };
-    if fail {
-        log(503, kind, 0, None, false);
+    if let Some(fault) = injected {
         let used = shared.api_used.load(Ordering::SeqCst);
-        return json_response(
-            503,
-            Some(&json!([{"message": "server too busy", "errorCode": "SERVER_UNAVAILABLE"}])),
-            &[("Sforce-Limit-Info", limit_info(used))],
-        );
+        let limit = [("Sforce-Limit-Info", limit_info(used))];
+        return match fault {
+            Injected::Concurrent => {
+                log(403, kind, 0, None, false);
+                json_response(
+                    403,
+                    Some(
+                        &json!([{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]),
+                    ),
+                    &limit,
+                )
+            }
+            Injected::Unavailable { html: false } => {
+                log(503, kind, 0, None, false);
+                json_response(
+                    503,
+                    Some(
+                        &json!([{"message": "server too busy", "errorCode": "SERVER_UNAVAILABLE"}]),
+                    ),
+                    &limit,
+                )
+            }
+            Injected::Unavailable { html: true } => {
+                log(503, kind, 0, None, false);
+                let mut r = Response::new(Body::from(
+                    "<html><head><title>Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>The server is temporarily unable to service your request.</p></body></html>",
+                ));
+                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                r.headers_mut().insert(
+                    "content-type",
+                    HeaderValue::from_static("text/html;charset=UTF-8"),
+                );
+                r
+            }
+        };
     }
     // Daily limit (§8): a call over the allocation is refused and not counted.
     let max = shared.api_max.load(Ordering::SeqCst);

@@ -116,6 +116,12 @@ pub struct Faults {
     pub fail_next: u32,
     /// This share (0.0–1.0) of data calls answers 503, at random.
     pub fail_share: f64,
+    /// Injected 503s come as an HTML page (as Salesforce's edge sends during
+    /// maintenance) instead of the JSON error array.
+    pub fail_html: bool,
+    /// The next N data calls answer `403 REQUEST_LIMIT_EXCEEDED`
+    /// "ConcurrentPerOrgLongTxn Limit exceeded." (too many long-running requests).
+    pub concurrent_limit_next: u32,
     /// Writes to these records fail with `UNABLE_TO_LOCK_ROW`; the value is how many more
     /// times (`null` = until cleared).
     pub locked_records: BTreeMap<String, Option<u32>>,
@@ -315,6 +321,16 @@ impl Control {
     /// A share (0.0–1.0) of data calls answers 503, at random.
     pub fn fail_share_of_calls(&self, share: f64) {
         self.shared.faults().fail_share = share.clamp(0.0, 1.0);
+    }
+
+    /// The next `n` data calls answer 403 `ConcurrentPerOrgLongTxn Limit exceeded.`
+    pub fn fail_next_with_concurrent_limit(&self, n: u32) {
+        self.shared.faults().concurrent_limit_next = n;
+    }
+
+    /// Injected 503s answer with an HTML page instead of JSON.
+    pub fn set_html_errors(&self, on: bool) {
+        self.shared.faults().fail_html = on;
     }
 
     /// Writes to these records fail with UNABLE_TO_LOCK_ROW `times` times (None: always).

@@ -328,27 +328,30 @@ impl Org {
         self.objects[slot].put(id, fields);
     }
 
-    /// The Account ids a write to this record touches (its parent via `AccountId`),
-    /// for the row-lock emulation: Salesforce locks the parent Account when a Contact
-    /// is inserted or updated.
+    /// The Account ids a write to this record locks, for the row-lock emulation:
+    /// Salesforce locks the parent Account when a Contact is inserted or updated, and
+    /// the Account itself when it is updated.
     pub fn parent_accounts(&self, object: &str, id: Option<&str>, input: &Fields) -> Vec<String> {
-        if !object.eq_ignore_ascii_case("Contact") {
-            return Vec::new();
-        }
         let mut out = Vec::new();
+        if object.eq_ignore_ascii_case("Account") {
+            out.extend(id.and_then(ids::to_18));
+            return out;
+        }
+        if !object.eq_ignore_ascii_case("Contact") {
+            return out;
+        }
         if let Some(Value::String(a)) = input
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("AccountId"))
             .map(|(_, v)| v)
         {
-            if let Some(a) = ids::to_18(a) {
-                out.push(a);
-            }
+            out.extend(ids::to_18(a));
         }
-        if let Some((_, f)) = id.and_then(|i| self.get(i)) {
-            if let Some(Value::String(a)) = f.get("AccountId") {
-                out.push(a.clone());
-            }
+        if let Some((_, Some(Value::String(a)))) = id
+            .and_then(|i| self.get(i))
+            .map(|(_, f)| (f, f.get("AccountId")))
+        {
+            out.push(a.clone());
         }
         out.sort();
         out.dedup();

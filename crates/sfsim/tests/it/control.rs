@@ -355,3 +355,49 @@ async fn thousands_of_website_likes_over_thousands_of_accounts_are_fast() {
     assert!(n >= 1500, "{n}");
     assert!(took < Duration::from_secs(3), "LIKE OR-list took {took:?}");
 }
+
+#[tokio::test]
+async fn html_503_and_concurrent_limit_faults() {
+    let o = org().await;
+    let c = o.org.control();
+    c.set_html_errors(true);
+    c.fail_next_calls(1);
+    let r = o.get("/limits").await;
+    assert_eq!(r.status, 503);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.body.as_str().unwrap().contains("<html>"));
+    c.fail_next_with_concurrent_limit(1);
+    let r = o.get("/limits").await;
+    assert_eq!((r.status, r.code()), (403, "REQUEST_LIMIT_EXCEEDED"));
+    assert_eq!(
+        r.body[0]["message"],
+        "ConcurrentPerOrgLongTxn Limit exceeded."
+    );
+    assert_eq!(o.get("/limits").await.status, 200);
+}
+
+#[tokio::test]
+async fn account_update_locks_its_contacts_writes() {
+    let o = org_with(Options {
+        latency: Duration::from_millis(400),
+        ..Options::default()
+    })
+    .await;
+    let c = o.org.control();
+    c.set_row_lock_contention(true);
+    let account = o.first_id("SELECT Id FROM Account ORDER BY Id LIMIT 1");
+    let contact = c
+        .query(&format!(
+            "SELECT Id FROM Contact WHERE AccountId = '{account}'"
+        ))
+        .unwrap()[0]["Id"]
+        .clone();
+    let a = o.patch("/composite/sobjects", json!({"records": [{"attributes": {"type": "Account"}, "id": account, "TrailSpark_Propensity__c": "low_propensity"}]}));
+    let b = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        o.patch("/composite/sobjects", json!({"records": [{"attributes": {"type": "Contact"}, "id": contact, "TrailSpark_Score__c": "hot"}]})).await
+    };
+    let (ra, rb) = tokio::join!(a, b);
+    assert_eq!(ra.body[0]["success"], true);
+    assert_eq!(rb.body[0]["errors"][0]["statusCode"], "UNABLE_TO_LOCK_ROW");
+}
