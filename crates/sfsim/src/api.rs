@@ -1075,9 +1075,9 @@ fn parse_version(ver: &str) -> Option<u32> {
     major.parse().ok()
 }
 
-fn is_heavy(method: &str, path: &str) -> bool {
+/// Query, queryAll, query-more and sObject Collections subrequests (at most 5 per Composite).
+fn is_heavy(path: &str) -> bool {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let _ = method;
     matches!(segs.first(), Some(&"query" | &"queryAll"))
         || segs.starts_with(&["composite", "sobjects"])
 }
@@ -1091,34 +1091,36 @@ fn composite(ctx: &mut Ctx<'_>, req: &Req) -> Resp {
     let Some(Value::Array(subs)) = body.get("compositeRequest") else {
         return err(400, kind, "INVALID_INPUT", "compositeRequest is required");
     };
-    // Limits of §5.3; Salesforce's exact wording is unconfirmed.
-    if subs.len() > COMPOSITE_MAX_SUBREQUESTS {
-        return err(
+    // Limits of §5.3. Over 25 operations Salesforce answers with a composite-shaped body
+    // holding one LIMIT_EXCEEDED entry (recorded in guardian/support-service-lambdas
+    // PR #766: "The request can’t contain more than 25 operations."); the status code and
+    // the wording for the query/collections cap are not recorded anywhere we could read.
+    let limit_exceeded = |message: String| {
+        Resp::json(
             400,
             kind,
-            "LIMIT_EXCEEDED",
-            format!(
-                "Limit Exceeded. Maximum number of subrequests allowed is {COMPOSITE_MAX_SUBREQUESTS}."
-            ),
-        );
+            json!({"compositeResponse": [{
+                "body": [{"errorCode": "LIMIT_EXCEEDED", "message": message}],
+                "httpHeaders": {}, "httpStatusCode": 400, "referenceId": null,
+            }]}),
+        )
+    };
+    if subs.len() > COMPOSITE_MAX_SUBREQUESTS {
+        return limit_exceeded(format!(
+            "The request can’t contain more than {COMPOSITE_MAX_SUBREQUESTS} operations."
+        ));
     }
     let heavy = subs
         .iter()
         .filter(|s| {
             let url = s.get("url").and_then(Value::as_str).unwrap_or("");
-            let m = s.get("method").and_then(Value::as_str).unwrap_or("");
-            split_data_url(url).is_some_and(|(_, _, p, _)| is_heavy(m, &p))
+            split_data_url(url).is_some_and(|(_, _, p, _)| is_heavy(&p))
         })
         .count();
     if heavy > COMPOSITE_MAX_QUERY_OR_COLLECTIONS {
-        return err(
-            400,
-            kind,
-            "LIMIT_EXCEEDED",
-            format!(
-                "Limit Exceeded. Maximum number of query, queryAll, query more and sObject Collections subrequests allowed is {COMPOSITE_MAX_QUERY_OR_COLLECTIONS}."
-            ),
-        );
+        return limit_exceeded(format!(
+            "The request can’t contain more than {COMPOSITE_MAX_QUERY_OR_COLLECTIONS} query or sObject Collections operations."
+        ));
     }
     let all_or_none = bool_param(body.get("allOrNone"));
     let mut seen = std::collections::HashSet::new();
