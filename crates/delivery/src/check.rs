@@ -150,7 +150,48 @@ pub fn check_with_metadata(s: &DestinationSettings, meta: &Metadata) -> Vec<Prob
             creating_lead,
         );
     }
+    if creating_lead {
+        let mut filled: Vec<&str> = s.lead.slots().into_iter().map(|(_, f)| f).collect();
+        filled.extend(s.propensity.lead_field.as_deref());
+        check_required(&mut out, meta, SObject::Lead, &filled);
+    }
+    if creating_contact {
+        let filled: Vec<&str> = s.contact.slots().into_iter().map(|(_, f)| f).collect();
+        check_required(&mut out, meta, SObject::Contact, &filled);
+    }
     out
+}
+
+/// Fields a create always fills (besides the mapped ones): see the planner's create rule.
+const FILLED_ON_CREATE: &[&str] = &[
+    "Email",
+    "FirstName",
+    "LastName",
+    "Company",
+    "Title",
+    "AccountId",
+];
+
+/// Creation would fail on a required field we never fill.
+fn check_required(out: &mut Vec<Problem>, meta: &Metadata, object: SObject, mapped: &[&str]) {
+    let o = object.as_str();
+    for f in meta
+        .object(object)
+        .fields()
+        .filter(|f| f.required_on_create)
+    {
+        let ours = FILLED_ON_CREATE
+            .iter()
+            .chain(mapped.iter())
+            .any(|n| n.eq_ignore_ascii_case(&f.name));
+        if !ours {
+            out.push(Problem {
+                key: format!("{PREFIX}.create_records"),
+                message: format!("{o}.{} ({}) is required to create a {o}, and trailspark does not fill it", f.name, f.label),
+                fix: format!("give {o}.{} a default value or make it optional in Setup, or turn create_records off", f.name),
+            });
+        }
+    }
 }
 
 fn check_field(
@@ -237,6 +278,7 @@ mod tests {
             updateable: true,
             picklist_values: vec![],
             restricted_picklist: false,
+            required_on_create: false,
         }
     }
 
@@ -307,6 +349,31 @@ mod tests {
         let p = check_with_metadata(&s, &m);
         assert_eq!(p.len(), 1);
         assert!(p[0].message.contains("creating"));
+    }
+
+    #[test]
+    fn creation_needs_every_required_field_filled() {
+        let mut m = meta();
+        let mut lead = good();
+        lead.push(FieldMeta {
+            required_on_create: true,
+            ..f("LastName", FieldKind::String, 80)
+        });
+        lead.push(FieldMeta {
+            required_on_create: true,
+            ..f("Region__c", FieldKind::String, 80)
+        });
+        m.lead = ObjectMeta::new(lead);
+        let mut s = DestinationSettings::suggested("p");
+        assert!(
+            check_with_metadata(&s, &m).is_empty(),
+            "no creation, no problem"
+        );
+        s.create_records.enabled = true;
+        let p = check_with_metadata(&s, &m);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key, "destinations.salesforce.create_records");
+        assert!(p[0].message.contains("Lead.Region__c"));
     }
 
     #[test]

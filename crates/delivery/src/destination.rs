@@ -235,6 +235,7 @@ pub fn object_meta(d: &SObjectDescribe) -> ObjectMeta {
                 updateable: f.updateable && !f.calculated,
                 picklist_values: f.picklist_values.clone(),
                 restricted_picklist: f.restricted_picklist,
+                required_on_create: f.required_on_create(),
             })
             .collect(),
     )

@@ -150,6 +150,8 @@ pub struct FieldMeta {
     pub updateable: bool,
     pub picklist_values: Vec<String>,
     pub restricted_picklist: bool,
+    /// Salesforce refuses a create without it (`createable && !nillable && !defaultedOnCreate`).
+    pub required_on_create: bool,
 }
 
 impl FieldMeta {
@@ -277,6 +279,7 @@ mod tests {
             updateable,
             picklist_values: vec![],
             restricted_picklist: false,
+            required_on_create: false,
         };
         let om = ObjectMeta::new(vec![
             f("A_Date__c", FieldKind::DateTime, true),
@@ -312,6 +315,7 @@ mod tests {
             updateable: true,
             picklist_values: vec!["hot".into(), "cold".into()],
             restricted_picklist: true,
+            required_on_create: false,
         };
         assert_eq!(f.picklist_lacks(Slot::Score), ["warm"]);
         assert_eq!(f.picklist_lacks(Slot::Propensity).len(), 3);

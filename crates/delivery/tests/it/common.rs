@@ -15,6 +15,7 @@ fn field(name: &str, kind: FieldKind, length: u32) -> FieldMeta {
         updateable: true,
         picklist_values: vec![],
         restricted_picklist: false,
+        required_on_create: false,
     }
 }
 

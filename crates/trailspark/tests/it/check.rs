@@ -22,6 +22,28 @@ async fn good_settings_pass() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn creation_settings_pass_on_the_default_org_and_a_required_field_is_caught() {
+    let creating =
+        "create_as = \"contact\"\n[destinations.salesforce.create_records]\nenabled = true";
+    let default_org = sfsim::start(sfsim::Options::default())
+        .await
+        .expect("sfsim starts");
+    let o = check(&default_org, creating).await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let org = org(
+        "[[fields]]\nobject = \"Lead\"\nname = \"Region__c\"\ntype = \"string\"\nrequired = true\n",
+    )
+    .await;
+    let o = check(&org, creating).await;
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("destinations.salesforce.create_records: Lead.Region__c"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn catches_missing_field_wrong_type_no_edit_access_and_picklist_without_hot() {
     let scenario = r#"
 [[remove_fields]]
