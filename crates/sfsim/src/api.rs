@@ -1310,7 +1310,25 @@ fn versions() -> Value {
 
 /// The handler of everything under `/services/data`.
 pub(crate) async fn handle(State(control): State<Control>, req: Request) -> Response {
-    let shared = control.shared.clone();
+    let shared = Arc::clone(&control.shared);
+    let request_id = shared.next_request.fetch_add(1, Ordering::SeqCst);
+    let free = matches!(req.uri().path(), "/services/data" | "/services/data/");
+    let resp = respond(&shared, req, request_id).await;
+    // Latency is served outside the org lock so concurrent calls overlap, and on every
+    // answer (errors and faults too, as a real network would); row locks taken by this
+    // request are held until it answers.
+    if !free {
+        let extra = Duration::from_millis(shared.faults().extra_latency_ms);
+        let delay = shared.base_latency + extra;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+    }
+    shared.row_locks().retain(|_, holder| *holder != request_id);
+    resp
+}
+
+async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Response {
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
@@ -1521,12 +1539,11 @@ pub(crate) async fn handle(State(control): State<Control>, req: Request) -> Resp
         if_modified_since: header(&parts.headers, "if-modified-since").map(str::to_owned),
         body: body_value,
     };
-    let request_id = shared.next_request.fetch_add(1, Ordering::SeqCst);
     let (resp, sublog) = {
         let mut st = shared.state();
         let mut undo = Undo::default();
         let mut ctx = Ctx {
-            shared: &shared,
+            shared,
             st: &mut st,
             undo: &mut undo,
             request_id,
@@ -1536,14 +1553,6 @@ pub(crate) async fn handle(State(control): State<Control>, req: Request) -> Resp
         let r = dispatch(&mut ctx, &data_req);
         (r, ctx.logged)
     };
-    // Latency is served outside the lock so concurrent calls overlap; row locks taken
-    // by this request are held until it answers.
-    let extra = Duration::from_millis(shared.faults().extra_latency_ms);
-    let delay = shared.base_latency + extra;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    shared.row_locks().retain(|_, holder| *holder != request_id);
     log(
         resp.status,
         resp.kind,
