@@ -635,9 +635,10 @@ impl Walker {
         let mut destination = None;
         if let Some(dv) = root.get("destinations")
             && let Some(d) = self.table(dv, "destinations", &["salesforce"])
-                && let Some(sf) = d.get("salesforce") {
-                    destination = self.destination(sf, "destinations.salesforce");
-                }
+            && let Some(sf) = d.get("salesforce")
+        {
+            destination = self.destination(sf, "destinations.salesforce");
+        }
         Some(Config {
             server,
             integrations,

@@ -224,7 +224,7 @@ pub fn parse_salesforce_datetime(s: &str) -> Option<OffsetDateTime> {
     }
     // Salesforce writes the offset without a colon (`+0000`); insert one for RFC 3339.
     let n = s.len();
-    if n > 5 {
+    if n > 5 && s.is_char_boundary(n - 5) {
         let (head, tail) = s.split_at(n - 5);
         let b = tail.as_bytes();
         if (b[0] == b'+' || b[0] == b'-') && b[1..].iter().all(u8::is_ascii_digit) {
@@ -824,5 +824,18 @@ mod tests {
         let b = parse_salesforce_datetime("2026-11-28T09:15:00Z").unwrap();
         assert_eq!(a, b);
         assert!(parse_salesforce_datetime("yesterday").is_none());
+        // Any text a misconfigured field may hold, never a panic.
+        assert!(parse_salesforce_datetime("héllo wörld…").is_none());
+        assert!(parse_salesforce_datetime("x€€").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(text in "\\PC{0,40}", email in "[a-zA-Z0-9.@'\"\\\\ €-]{0,30}") {
+            let _ = parse_salesforce_datetime(&text);
+            let _ = EvaluatedAt::parse(&text);
+            let _ = Email::parse(&email);
+            let _ = Evaluation::parse_json(&json!({"email": email, "score": text, "reasoning": "", "evaluated_at": text}));
+        }
     }
 }
