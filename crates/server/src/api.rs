@@ -76,6 +76,14 @@ pub async fn post_evaluations(
             ));
         }
     };
+    let answer = ingest(&state, &items).await?;
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// Validates and stores evaluations (contract §1 JSON values): the answer
+/// `{"accepted":[{"index","id"}],"rejected":[{"index","errors":[...]}]}`, or an error
+/// when none was accepted (400, or 409 when every refusal is an id conflict).
+pub async fn ingest(state: &AppState, items: &[Value]) -> Result<Value, ApiError> {
     let destinations: Vec<&str> = state.destinations.iter().map(String::as_str).collect();
     let mut rejected: Vec<(usize, Vec<FieldError>)> = Vec::new();
     let mut rows = Vec::new();
@@ -153,11 +161,7 @@ pub async fn post_evaluations(
             details: rejected_json,
         });
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"accepted": accepted, "rejected": rejected_json})),
-    )
-        .into_response())
+    Ok(json!({"accepted": accepted, "rejected": rejected_json}))
 }
 
 fn kind(v: &Value) -> &'static str {

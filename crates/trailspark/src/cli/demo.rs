@@ -1,9 +1,315 @@
+//! `trailspark demo`: the whole service on one machine with no setup — an emulated
+//! Salesforce org (sfsim, default data plus two demo rules), an embedded SQLite database,
+//! the destination mapped to the seed's suggested fields, an Owner token, and a trickle of
+//! sample evaluations so the sync log moves: existing Contacts and Leads updated, new hot
+//! leads created, and a few instructive failures (a validation rule, a truncated reasoning).
+//!
+//! It is the `serve` command with its inputs made up, so the web settings page and sign-in
+//! plug into the same `Application` later.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use domain::{AuthSettings, DestinationSettings, IntegrationSettings, Score, WorkerSettings};
+use salesforce::{ApiVersion, ClientConfig, LoginUrl, SecretString, TokenSource};
+use serde_json::{Value, json};
+use server::{AppState, Application, Connector, Mode, Settings, WorkerOptions};
+use store::TokenRole;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::common::{EXIT_CANNOT_START, print_error};
+use super::serve::{init_logging, stop_signal};
+
+/// The integration name the demo's org is connected under.
+const INTEGRATION: &str = "demo";
+
+/// The demo org's additions to sfsim's default org: a validation rule that refuses cold
+/// scores on Leads (so one sample fails with Salesforce's message and our hint), and a
+/// Lead reasoning field of 1,000 characters (so a long reasoning is cut with a warning).
+const DEMO_SCENARIO: &str = r#"
+[[fields]]
+object = "Lead"
+name = "TrailSpark_Reasoning__c"
+label = "TrailSpark Reasoning"
+type = "textarea"
+length = 1000
+
+[[validation_rules]]
+name = "Cold_Leads_Need_Review"
+object = "Lead"
+message = "A sales manager reviews cold leads before they are scored cold"
+error_field = "TrailSpark_Score__c"
+condition = { kind = "equals", field = "TrailSpark_Score__c", value = "cold" }
+"#;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Where the SQLite database lives (kept); a temporary directory when absent (removed).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Seconds between sample evaluations after the first round (0: no trickle).
+    #[arg(long, default_value_t = 3)]
+    pub every: u64,
+    /// Log as JSON lines.
+    #[arg(long)]
+    pub log_json: bool,
+}
 
-pub async fn run(_args: Args) -> ExitCode {
-    eprintln!("not built yet");
-    ExitCode::from(2)
+pub async fn run(args: Args) -> ExitCode {
+    init_logging(args.log_json);
+    match demo(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            print_error(&e);
+            ExitCode::from(EXIT_CANNOT_START)
+        }
+    }
+}
+
+async fn demo(args: Args) -> Result<()> {
+    let (dir, temporary) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("trailspark-demo-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the demo directory {}", dir.display()))?;
+
+    let org = sfsim::start(sfsim::Options {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ..sfsim::Options::default()
+    })
+    .await
+    .context("cannot start the emulated Salesforce org")?;
+    org.control()
+        .load_scenario_str(DEMO_SCENARIO)
+        .map_err(|e| anyhow!("demo scenario: {e}"))?;
+
+    let integration = IntegrationSettings {
+        name: INTEGRATION.into(),
+        login_url: org.url().to_string(),
+        client_id: Some(org.client_id().to_string()),
+        auth: AuthSettings::RefreshToken {
+            refresh_token_env: "TRAILSPARK_DEMO_REFRESH_TOKEN".into(),
+            client_secret_env: None,
+        },
+        api_version: ApiVersion::default().to_string(),
+        pause_at_api_usage: 0.8,
+        ca_cert_file: None,
+    };
+    let mut destination = DestinationSettings::suggested(INTEGRATION);
+    destination.create_records.enabled = true;
+    destination.create_records.score_levels = [Score::Hot, Score::Warm].into_iter().collect();
+
+    let db = dir.join("trailspark.db");
+    let worker = WorkerSettings {
+        linger_ms: 50,
+        ..WorkerSettings::default()
+    };
+    let settings = Settings {
+        listen: args.listen.clone(),
+        database_url: format!("sqlite://{}", db.display()),
+        public_url: format!("http://{}", args.listen),
+        mode: Mode::Both,
+        worker: WorkerOptions::from_settings(&worker).with_env_overrides(),
+        integrations: vec![integration],
+        destination: Some(destination),
+        log_retention: Duration::from_secs(u64::from(worker.log_retention_days) * 86_400),
+    };
+    // The emulated org's own tokens; nothing is read from the environment.
+    let (login, client_id, refresh) = (
+        org.url().to_string(),
+        org.client_id().to_string(),
+        org.refresh_token(),
+    );
+    let connector: Connector = Arc::new(move |_i| {
+        let (login, client_id, refresh) = (login.clone(), client_id.clone(), refresh.clone());
+        Box::pin(async move {
+            let cfg = ClientConfig::new(TokenSource::RefreshToken {
+                login_url: LoginUrl::parse(&login).map_err(|e| anyhow!("{e}"))?,
+                client_id,
+                client_secret: None,
+                refresh_token: SecretString::from(refresh),
+            });
+            Ok(salesforce::Client::connect(cfg).await?)
+        })
+    });
+    let app = Application::build(settings, connector).await?;
+    let addr = app
+        .local_addr()
+        .ok_or_else(|| anyhow!("the demo has no listener"))?;
+    let state = app.state().clone();
+    let owner = state
+        .store
+        .create_token("demo-owner", TokenRole::Owner)
+        .await
+        .context("cannot create the demo's owner token")?;
+
+    let base = format!("http://{addr}");
+    println!("TrailSpark demo is running.");
+    println!();
+    println!("  API                 {base}/api/v1");
+    println!("  Sync log            {base}/api/v1/deliveries");
+    println!("  Metrics             {base}/metrics");
+    println!("  API description     {base}/api/openapi.json");
+    println!("  Emulated org        {}  (control plane: {}/__sfsim/records/Lead)", org.url(), org.url());
+    println!("  Database            {}", db.display());
+    println!();
+    println!("  Owner token         {}", owner.secret);
+    println!();
+    println!("Try:");
+    println!("  curl -H 'Authorization: Bearer {}' {base}/api/v1/deliveries", owner.secret);
+    println!("Sample evaluations arrive every few seconds. Press Ctrl-C to stop.");
+
+    let samples = samples(org.control()).context("cannot pick sample records from the org")?;
+    let trickle = tokio::spawn(trickle(state, samples, Duration::from_secs(args.every)));
+    let result = app.run_until_stopped(stop_signal()).await;
+    trickle.abort();
+    org.shutdown().await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+/// The sample evaluations: a first round covering every interesting case, then
+/// re-evaluations of known people (newer times) for the trickle.
+struct Samples {
+    first: Vec<Value>,
+    people: Vec<String>,
+}
+
+fn emails(control: &sfsim::Control, soql: &str) -> Result<Vec<String>> {
+    let rows = control.query(soql).map_err(|e| anyhow!("{e}"))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.get("Email").and_then(Value::as_str).map(str::to_string))
+        .collect())
+}
+
+fn samples(control: &sfsim::Control) -> Result<Samples> {
+    let contacts = emails(
+        control,
+        "SELECT Email FROM Contact WHERE Email != null AND AccountId != null ORDER BY CreatedDate LIMIT 6",
+    )?;
+    let leads = emails(
+        control,
+        "SELECT Email FROM Lead WHERE Email != null AND IsConverted = false ORDER BY CreatedDate LIMIT 6",
+    )?;
+    let now = OffsetDateTime::now_utc();
+    let at = |minutes: i64| {
+        (now - time::Duration::minutes(minutes))
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    };
+    let mut first = Vec::new();
+    let scores = ["hot", "warm", "cold"];
+    let propensities = ["high", "medium", "low"];
+    let engagement = ["strong", "steady", "little"];
+    for (i, email) in contacts.iter().take(4).enumerate() {
+        first.push(json!({
+            "id": format!("demo-contact-{i}"),
+            "email": email,
+            "score": scores[i % 3],
+            "reasoning": format!("Existing customer contact; {} engagement with the product this month.", engagement[i % 3]),
+            "evaluated_at": at(30 - i as i64),
+            "propensity": propensities[i % 3],
+        }));
+    }
+    for (i, email) in leads.iter().take(2).enumerate() {
+        first.push(json!({
+            "id": format!("demo-lead-{i}"),
+            "email": email,
+            "score": scores[i % 2],
+            "reasoning": "Open lead; opened the last three campaign emails and visited pricing.",
+            "evaluated_at": at(20 - i as i64),
+        }));
+    }
+    for (i, (first_name, last_name, company)) in [
+        ("Grace", "Hopper", "Compilers Inc"),
+        ("Alan", "Turing", "Bletchley Analytics"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        first.push(json!({
+            "id": format!("demo-new-{i}"),
+            "email": format!("{}.{}@{}.example", first_name.to_lowercase(), last_name.to_lowercase(), company.split(' ').next().unwrap_or("new").to_lowercase()),
+            "score": "hot",
+            "reasoning": "Not in Salesforce yet: requested a demo and matches the ideal customer profile.",
+            "evaluated_at": at(10 - i as i64),
+            "propensity": "high",
+            "person": {"first_name": first_name, "last_name": last_name, "company": company},
+        }));
+    }
+    if let Some(email) = leads.get(2) {
+        // Fails: the demo org's validation rule refuses cold scores on Leads.
+        first.push(json!({
+            "id": "demo-blocked-by-validation-rule",
+            "email": email,
+            "score": "cold",
+            "reasoning": "No engagement for six months.",
+            "evaluated_at": at(5),
+        }));
+    }
+    if let Some(email) = leads.get(3) {
+        // Delivered with a warning: the Lead's reasoning field holds 1,000 characters.
+        first.push(json!({
+            "id": "demo-long-reasoning",
+            "email": email,
+            "score": "warm",
+            "reasoning": "Detailed research notes. ".repeat(60),
+            "evaluated_at": at(4),
+        }));
+    }
+    first.push(json!({
+        "id": "demo-cold-unknown",
+        "email": "someone.new@unknown-company.example",
+        "score": "cold",
+        "reasoning": "Not in Salesforce and cold: skipped, creation is for hot and warm only.",
+        "evaluated_at": at(3),
+    }));
+    let mut people = contacts;
+    people.extend(leads.into_iter().take(2));
+    Ok(Samples { first, people })
+}
+
+/// Posts the first round at once, then one re-evaluation every `every`.
+async fn trickle(state: AppState, samples: Samples, every: Duration) {
+    match server::api::ingest(&state, &samples.first).await {
+        Ok(answer) => tracing::info!(
+            accepted = answer["accepted"].as_array().map_or(0, Vec::len),
+            "demo: sample evaluations posted"
+        ),
+        Err(e) => tracing::warn!(error = %e, "demo: sample evaluations refused"),
+    }
+    if every.is_zero() || samples.people.is_empty() {
+        return;
+    }
+    let scores = ["hot", "warm", "cold"];
+    for n in 0u64.. {
+        tokio::time::sleep(every).await;
+        let email = &samples.people[(n as usize) % samples.people.len()];
+        let now = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
+        let item = json!({
+            "id": format!("demo-trickle-{n}-{}", std::process::id()),
+            "email": email,
+            "score": scores[(n as usize / samples.people.len()) % 3],
+            "reasoning": format!("Re-evaluated after new activity (round {n})."),
+            "evaluated_at": now,
+        });
+        if let Err(e) = server::api::ingest(&state, &[item]).await {
+            tracing::warn!(error = %e, "demo: sample evaluation refused");
+        }
+    }
 }
