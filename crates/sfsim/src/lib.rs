@@ -29,6 +29,11 @@
 //! - [`ids`]: 18-character ids with key prefixes and checksums;
 //! - `oauth`, `tls`: the OAuth endpoints, sessions, and HTTPS.
 //!
+//! Not emulated (answers 404 `NOT_FOUND` or `MALFORMED_QUERY`): Bulk API 2.0, upsert by
+//! external id, `/composite/batch` and `/composite/graph`, SOSL, child subqueries,
+//! aggregates other than `COUNT()`, date literals such as `TODAY`, record types,
+//! sharing rules, triggers and flows.
+//!
 //! Fidelity notes: errors are JSON arrays `[{"message","errorCode","fields"?}]`; every
 //! data response carries `Sforce-Limit-Info: api-usage=N/M`; Composite counts as one API
 //! call; datetimes are written `2024-01-15T10:30:00.000+0000`. Where Salesforce's exact

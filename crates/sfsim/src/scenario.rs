@@ -320,3 +320,110 @@ pub fn apply(org: &mut Org, sc: &Scenario) -> Result<Loaded, ScenarioError> {
     *org = next;
     Ok(loaded)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+base = "default"
+daily_api_limit = 500
+
+[[fields]]
+object = "Lead"
+name = "TrailSpark_Score__c"
+type = "picklist"
+picklist = ["hot", "warm", "cold"]
+restricted = true
+
+[[remove_fields]]
+object = "Contact"
+name = "TrailSpark_Reasoning__c"
+
+[[validation_rules]]
+name = "No_Cold_Leads"
+object = "Lead"
+message = "Cold leads are not allowed"
+error_field = "TrailSpark_Score__c"
+condition = { kind = "equals", field = "TrailSpark_Score__c", value = "cold" }
+
+[[duplicate_rules]]
+name = "Lead_Email_Block"
+object = "Lead"
+action = "block"
+
+[[records]]
+type = "Account"
+ref = "acme"
+Name = "Acme"
+
+[[records]]
+type = "Contact"
+LastName = "Doe"
+Email = "jane@acme.com"
+AccountId = "@acme"
+"#;
+
+    #[test]
+    fn documented_example_applies() {
+        let sc = Scenario::parse(EXAMPLE).unwrap();
+        assert_eq!(sc.daily_api_limit, Some(500));
+        let mut org = crate::seed::empty_org();
+        let loaded = apply(&mut org, &sc).unwrap();
+        let acme = &loaded.refs["acme"];
+        assert!(acme.starts_with("001"));
+        let contacts: Vec<_> = org
+            .records("Contact")
+            .into_iter()
+            .filter(|c| c.get("Email") == Some(&Value::String("jane@acme.com".into())))
+            .collect();
+        assert_eq!(contacts.len(), 1);
+        assert_eq!(contacts[0]["AccountId"], Value::String(acme.clone()));
+        let lead = org.object("Lead").unwrap();
+        assert!(
+            lead.field("TrailSpark_Score__c")
+                .unwrap()
+                .restricted_picklist
+        );
+        assert!(
+            org.object("Contact")
+                .unwrap()
+                .field("TrailSpark_Reasoning__c")
+                .is_none()
+        );
+        assert_eq!(org.duplicate_rules.len(), 1);
+        assert_eq!(org.validation_rules.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        assert!(matches!(
+            Scenario::parse("bogus_key = 1"),
+            Err(ScenarioError::Toml(_))
+        ));
+        assert!(matches!(
+            Scenario::parse("{\"records\": 3}"),
+            Err(ScenarioError::Json(_))
+        ));
+        let mut org = crate::seed::empty_org();
+        let sc = Scenario::parse(
+            r#"{"records":[{"type":"Contact","AccountId":"@nope","LastName":"x"}]}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            apply(&mut org, &sc),
+            Err(ScenarioError::UnknownRef { .. })
+        ));
+        let sc = Scenario::parse(r#"{"records":[{"type":"Lead","LastName":"x"}]}"#).unwrap();
+        let e = apply(&mut org, &sc).unwrap_err();
+        assert!(e.to_string().contains("REQUIRED_FIELD_MISSING"), "{e}");
+        let sc = Scenario::parse(r#"{"fields":[{"object":"Nope","name":"A__c","type":"string"}]}"#)
+            .unwrap();
+        assert!(matches!(
+            apply(&mut org, &sc),
+            Err(ScenarioError::UnknownObject(_))
+        ));
+        // A failed scenario leaves the org untouched.
+        assert!(org.records("Lead").is_empty());
+    }
+}
