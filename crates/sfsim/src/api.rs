@@ -4,7 +4,7 @@
 //!
 //! One HTTP handler does the shell work — request-size limits, version, session check,
 //! injected faults, daily limit, latency, call log, `Sforce-Limit-Info` — and hands the
-//! request to [`dispatch`], which is synchronous and runs under the org lock. Composite
+//! request to `dispatch`, which is synchronous and runs under the org lock. Composite
 //! calls `dispatch` once per subrequest under the same lock, so a Composite request with
 //! `allOrNone` is atomic and is counted as one API call. Latency is slept after the lock
 //! is released, so concurrent calls overlap as they do against Salesforce.

@@ -25,7 +25,7 @@ use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::schema::{FieldType, ObjectDef};
 
-/// Longest SOQL statement Salesforce accepts ([LIMITS] SOQL statement ≤ 100,000 chars).
+/// Longest SOQL statement Salesforce accepts (Salesforce limits cheat sheet: SOQL statement ≤ 100,000 chars).
 pub const MAX_SOQL_CHARS: usize = 100_000;
 
 /// Which of Salesforce's query error codes applies.
