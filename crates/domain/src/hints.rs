@@ -16,6 +16,8 @@ pub const AUTH_FAILED: &str = "AUTH_FAILED";
 pub const UNEXPECTED_RESPONSE: &str = "UNEXPECTED_RESPONSE";
 /// Our code: the record we planned to write was not found in Salesforce's answer.
 pub const NO_RESULT: &str = "NO_RESULT";
+/// Our code: delivery stopped because the org's daily API usage passed `pause_at_api_usage`.
+pub const API_USAGE_PAUSED: &str = "API_USAGE_PAUSED";
 
 struct Hint {
     code: &'static str,
@@ -236,6 +238,11 @@ const HINTS: &[Hint] = &[
         text: "Salesforce answered with something unexpected (often a maintenance page); delivery is retried.",
     },
     Hint {
+        code: API_USAGE_PAUSED,
+        transient: true,
+        text: "The org's daily API usage passed the share set by pause_at_api_usage for this integration, so delivery stopped to leave room for the org's other integrations. It resumes when usage drops (a rolling 24 hours): run again later, or raise pause_at_api_usage.",
+    },
+    Hint {
         code: NO_RESULT,
         transient: true,
         text: "Salesforce's answer did not include this record; delivery is retried.",
@@ -291,6 +298,7 @@ mod tests {
             "REQUEST_LIMIT_EXCEEDED",
             CONNECTION_ERROR,
             "HTTP_503",
+            API_USAGE_PAUSED,
         ] {
             assert!(is_transient(c, ""), "{c}");
         }

@@ -14,7 +14,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 use delivery::{DeliverOptions, Destination, Lookup, Metadata};
-use domain::{DestinationSettings, Evaluation, Outcome, ParseOptions, Report, describe_errors};
+use domain::{
+    DestinationSettings, Evaluation, Outcome, ParseOptions, Report, ReportError, describe_errors,
+};
 
 use super::common::{EXIT_CANNOT_START, EXIT_PROBLEMS, connect_with, load_config, print_error};
 
@@ -307,6 +309,7 @@ async fn sync(args: Args) -> Result<ExitCode> {
     });
 
     let mut counts: BTreeMap<Outcome, u64> = BTreeMap::new();
+    let mut pause_noted = false;
     let mut total = 0u64;
     loop {
         let mut items = Vec::with_capacity(args.batch_size.min(10_000));
@@ -327,6 +330,25 @@ async fn sync(args: Args) -> Result<ExitCode> {
             })
             .collect();
         let delivered = match &sink {
+            Sink::Live(d) if paused(d, integ.pause_at_api_usage) => {
+                if !pause_noted {
+                    pause_noted = true;
+                    eprintln!(
+                        "trailspark sync: the org's daily API usage passed {:.0}% (pause_at_api_usage of [integrations.{}]); the remaining evaluations are reported as failed ({}) and can be sent again later",
+                        integ.pause_at_api_usage * 100.0,
+                        integ.name,
+                        domain::hints::API_USAGE_PAUSED
+                    );
+                }
+                let err = ReportError::from_code(
+                    domain::hints::API_USAGE_PAUSED,
+                    "delivery paused: the org's daily API usage passed pause_at_api_usage",
+                );
+                evaluations
+                    .iter()
+                    .map(|e| Report::failed(e.id.as_str(), e.email.normalized(), err.clone()))
+                    .collect()
+            }
             Sink::Live(d) => d.deliver(&evaluations, opts).await,
             Sink::Disabled(s) => {
                 let mut r =
@@ -375,6 +397,15 @@ async fn sync(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether the org's daily API usage, as Salesforce reported it on the last response
+/// (`Sforce-Limit-Info`), has passed the integration's `pause_at_api_usage` share: the
+/// product leaves the rest of the allocation to the org's other integrations.
+fn paused(d: &Destination, share: f64) -> bool {
+    d.client()
+        .api_usage()
+        .is_some_and(|u| u.max > 0 && u.used as f64 >= share * u.max as f64)
 }
 
 /// `12 evaluations in 0.4 s: 5 updated, 2 created, 1 failed; 3 Salesforce API calls`.

@@ -1032,7 +1032,12 @@ async fn duplicate_rule_blocks_a_create_and_allow_duplicate_save_passes_an_alert
     assert_eq!(code(&o), 1, "{}", stdout(&o));
     let l = lines(&o);
     assert_eq!(l[0]["error"]["code"], "DUPLICATES_DETECTED", "{}", l[0]);
-    assert_eq!(l[0]["error"]["ids"], serde_json::json!([existing]), "{}", l[0]);
+    assert_eq!(
+        l[0]["error"]["ids"],
+        serde_json::json!([existing]),
+        "{}",
+        l[0]
+    );
     assert!(
         l[0]["error"]["hint"]
             .as_str()
@@ -1172,4 +1177,39 @@ async fn a_large_file_is_batched_in_input_order_with_few_api_calls() {
     // Per batch of 150: 1 lookup Composite + 1 write Composite; plus 2 describes (and identity/other reads).
     let counted = org.control().api_calls_counted();
     assert!(counted <= 8, "{counted} API calls for 300 evaluations");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_pauses_when_daily_api_usage_passes_the_share() {
+    let org = org("").await;
+    for i in 0..3 {
+        insert(
+            &org,
+            "Contact",
+            serde_json::json!({"LastName": "A", "Email": format!("p{i}@x.com")}),
+        );
+    }
+    // 90 of 100 daily calls used: above the default pause_at_api_usage of 0.8.
+    org.control().set_daily_limit(100);
+    org.control().set_api_used(90);
+    let evs: Vec<Value> = (0..3)
+        .map(|i| ev(&format!("e{i}"), &format!("p{i}@x.com"), "hot", T))
+        .collect();
+    let o = sync(&org, "", &evs, &["--batch-size", "1"]).await;
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let l = lines(&o);
+    // The first batch learns the usage from Salesforce's answers; the rest wait.
+    assert_eq!(l[0]["outcome"], "updated", "{}", l[0]);
+    for x in &l[1..] {
+        assert_eq!(x["error"]["code"], "API_USAGE_PAUSED", "{x}");
+        assert_eq!(x["error"]["transient"], true);
+    }
+    assert!(stderr(&o).contains("pause_at_api_usage"), "{}", stderr(&o));
+    let writes = org
+        .control()
+        .calls()
+        .iter()
+        .filter(|c| c.kind == sfsim::control::CallKind::CollectionsUpdate)
+        .count();
+    assert_eq!(writes, 1, "only the first batch wrote");
 }
