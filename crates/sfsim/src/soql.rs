@@ -34,6 +34,7 @@ pub enum ErrorCode {
     MalformedQuery,
     InvalidField,
     InvalidType,
+    QueryTooComplicated,
 }
 
 impl ErrorCode {
@@ -42,6 +43,7 @@ impl ErrorCode {
             ErrorCode::MalformedQuery => "MALFORMED_QUERY",
             ErrorCode::InvalidField => "INVALID_FIELD",
             ErrorCode::InvalidType => "INVALID_TYPE",
+            ErrorCode::QueryTooComplicated => "QUERY_TOO_COMPLICATED",
         }
     }
 }
@@ -418,7 +420,12 @@ struct Parser<'a> {
     src: &'a str,
     toks: Vec<(Tok, usize)>,
     i: usize,
+    /// Nesting of parentheses / NOT, bounded so hostile input cannot exhaust the stack.
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses and NOT accepted.
+const MAX_NESTING: usize = 64;
 
 fn tok_text(t: &Tok) -> String {
     match t {
@@ -442,7 +449,12 @@ pub fn parse(src: &str) -> Result<Query, SoqlError> {
         });
     }
     let toks = lex(src)?;
-    let mut p = Parser { src, toks, i: 0 };
+    let mut p = Parser {
+        src,
+        toks,
+        i: 0,
+        depth: 0,
+    };
     p.query()
 }
 
@@ -640,16 +652,26 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, SoqlError> {
-        if self.eat_kw("NOT") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(err_at(
+                ErrorCode::QueryTooComplicated,
+                self.src,
+                self.pos(),
+                "Query is either selecting too many fields or the filter conditions are too complicated.",
+            ));
         }
-        if *self.peek() == Tok::LParen {
+        let out = if self.eat_kw("NOT") {
+            self.unary().map(|e| Expr::Not(Box::new(e)))
+        } else if *self.peek() == Tok::LParen {
             self.bump();
-            let e = self.or_expr()?;
-            self.expect(Tok::RParen)?;
-            return Ok(e);
-        }
-        self.condition()
+            self.or_expr()
+                .and_then(|e| self.expect(Tok::RParen).map(|()| e))
+        } else {
+            self.condition()
+        };
+        self.depth -= 1;
+        out
     }
 
     fn condition(&mut self) -> Result<Expr, SoqlError> {
@@ -802,8 +824,10 @@ pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
     }
     // `+hhmm` offset without colon: insert one and retry.
     let n = s.len();
-    if n > 5 {
-        let (head, off) = s.split_at(n - 5);
+    // `get` rather than slicing: input may be any user text, multi-byte included.
+    if let (Some(head), Some(off)) = (s.get(..n.saturating_sub(5)), s.get(n.saturating_sub(5)..))
+        && n > 5
+    {
         let ob = off.as_bytes();
         if (ob[0] == b'+' || ob[0] == b'-') && ob[1..].iter().all(u8::is_ascii_digit) {
             let fixed = format!("{head}{}:{}", &off[..3], &off[3..]);
@@ -1491,6 +1515,41 @@ mod tests {
             "a".repeat(MAX_SOQL_CHARS)
         );
         assert_eq!(checked(&long).unwrap_err().code, ErrorCode::MalformedQuery);
+    }
+
+    #[test]
+    fn datetime_parsing_never_panics_on_odd_text() {
+        assert_eq!(parse_datetime("2024-01-15T10:30:00ééé"), None);
+        assert_eq!(parse_datetime("é"), None);
+        assert!(parse_datetime("2024-01-15T10:30:00.000+0000").is_some());
+        assert!(parse_datetime("2024-01-15T10:30:00+00:00").is_some());
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = format!(
+            "SELECT Id FROM Lead WHERE {}Email = 'a'{}",
+            "(".repeat(20_000),
+            ")".repeat(20_000)
+        );
+        assert_eq!(
+            checked(&deep).unwrap_err().code,
+            ErrorCode::QueryTooComplicated
+        );
+        let nots = format!(
+            "SELECT Id FROM Lead WHERE {}Email = 'a'",
+            "NOT ".repeat(20_000)
+        );
+        assert_eq!(
+            checked(&nots).unwrap_err().code,
+            ErrorCode::QueryTooComplicated
+        );
+        let ok = format!(
+            "SELECT Id FROM Lead WHERE {}Email = 'a'{}",
+            "(".repeat(10),
+            ")".repeat(10)
+        );
+        assert!(checked(&ok).is_ok());
     }
 
     #[test]
