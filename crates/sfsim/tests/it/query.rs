@@ -130,6 +130,43 @@ async fn duplicates_in_default_org() {
         .unwrap();
     assert_eq!(converted.len(), 20);
     assert_eq!(o.org.control().records("Account").len(), 100);
+    let contacts = o
+        .org
+        .control()
+        .query("SELECT Email FROM Contact WHERE Email != null")
+        .unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for c in &contacts {
+        *seen
+            .entry(c["Email"].as_str().unwrap().to_lowercase())
+            .or_insert(0) += 1;
+    }
+    assert!(
+        seen.values().any(|n| *n >= 2),
+        "two Contacts share an email"
+    );
+    assert!(
+        contacts.iter().any(|c| c["Email"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .any(|ch| ch.is_ascii_uppercase())),
+        "mixed-case emails"
+    );
+    let private = o
+        .org
+        .control()
+        .query("SELECT Id FROM Contact WHERE AccountId = null")
+        .unwrap();
+    assert_eq!(private.len(), 20);
+    // Converted leads point at real Contacts and Accounts.
+    let first = &converted[0];
+    let contact = o
+        .org
+        .control()
+        .record(first["ConvertedContactId"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(contact["AccountId"], first["ConvertedAccountId"]);
     assert_eq!(o.org.control().records("Contact").len(), 250);
 }
 

@@ -352,3 +352,54 @@ async fn duplicate_rules_alert_vs_block() {
     assert_eq!((r.status, r.code()), (400, "DUPLICATES_DETECTED"));
     assert_eq!(r.body[0]["duplicateResult"]["allowSave"], false);
 }
+
+#[tokio::test]
+async fn boolean_date_and_number_fields_are_type_checked() {
+    let o = org().await;
+    o.org
+        .control()
+        .load_scenario_str(
+            r#"{"fields":[{"object":"Lead","name":"Opted_In__c","type":"boolean","default":false},
+                          {"object":"Lead","name":"Next_Call__c","type":"date"},
+                          {"object":"Lead","name":"Rating__c","type":"double"}]}"#,
+        )
+        .unwrap();
+    let base = || json!({"LastName": "T", "Company": "C"});
+    let with = |k: &str, v: Value| {
+        let mut b = base();
+        b[k] = v;
+        b
+    };
+    for (k, v) in [
+        ("Opted_In__c", json!("yes")),
+        ("Opted_In__c", json!(1)),
+        ("Next_Call__c", json!("15/01/2024")),
+        ("Rating__c", json!("high")),
+        ("Rating__c", json!(true)),
+    ] {
+        let r = o.post("/sobjects/Lead", with(k, v.clone())).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "INVALID_TYPE_ON_FIELD_IN_RECORD"),
+            "{k} = {v}"
+        );
+        assert_eq!(r.body[0]["fields"], json!([k]));
+    }
+    let r = o
+        .post(
+            "/sobjects/Lead",
+            json!({"LastName": "T", "Company": "C", "Opted_In__c": true, "Next_Call__c": "2024-01-15", "Rating__c": 4.5}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(o.field(id, "Opted_In__c"), true);
+    assert_eq!(o.field(id, "Next_Call__c"), "2024-01-15");
+    assert_eq!(o.field(id, "Rating__c"), 4.5);
+    let r = o.post("/sobjects/Lead", base()).await;
+    assert_eq!(
+        o.field(r.body["id"].as_str().unwrap(), "Opted_In__c"),
+        false,
+        "checkbox default"
+    );
+}
