@@ -1,0 +1,83 @@
+//! `trailspark demo` the way the README runs it (`cargo run -p trailspark -- demo`; here the
+//! built binary): one command, no setup, and the sample evaluations are delivered — seen
+//! through the API with the printed token.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::sync::Scratch;
+
+#[tokio::test]
+async fn demo_runs_with_no_setup_and_delivers_its_samples() {
+    let s = Scratch::new("demo");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trailspark"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--every", "1", "--dir"])
+        .arg(&s.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("demo starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut api, mut token) = (None, None);
+    let started = Instant::now();
+    while api.is_none() || token.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("demo prints its URLs in time")
+            .expect("stdout")
+            .expect("demo keeps running");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["API", url] => api = Some(url.trim_end_matches("/api/v1").to_string()),
+            ["Owner", "token", t] => token = Some(t.to_string()),
+            _ => {}
+        }
+    }
+    let (api, token) = (api.expect("api"), token.expect("token"));
+    let http = reqwest::Client::new();
+    let mut seen: Vec<Value>;
+    loop {
+        let v: Value = http
+            .get(format!("{api}/api/v1/deliveries?limit=100"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("deliveries")
+            .json()
+            .await
+            .expect("json");
+        seen = v["items"].as_array().cloned().unwrap_or_default();
+        let outcome = |id: &str| {
+            seen.iter()
+                .find(|d| d["id"] == id)
+                .and_then(|d| d["outcome"].as_str().map(str::to_string))
+        };
+        if outcome("demo-new-0").as_deref() == Some("created")
+            && outcome("demo-contact-1").as_deref() == Some("updated")
+            && outcome("demo-blocked-by-validation-rule").as_deref() == Some("failed")
+            && seen.iter().any(|d| d["id"].as_str().is_some_and(|i| i.starts_with("demo-trickle-")))
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "demo samples not delivered: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let blocked = seen.iter().find(|d| d["id"] == "demo-blocked-by-validation-rule").expect("blocked");
+    assert_eq!(blocked["error"]["code"], "FIELD_CUSTOM_VALIDATION_EXCEPTION");
+    let long = seen.iter().find(|d| d["id"] == "demo-long-reasoning").expect("long");
+    assert!(long["warnings"].to_string().contains("reasoning_truncated"), "{long}");
+
+    // Ctrl-C stops everything cleanly.
+    let pid = child.id().expect("pid");
+    let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("demo stops on Ctrl-C")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+}
