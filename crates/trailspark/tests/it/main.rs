@@ -3,3 +3,6 @@
 mod check;
 mod fields;
 mod sync;
+mod demo;
+mod roles;
+mod service;
