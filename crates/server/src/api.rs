@@ -276,7 +276,11 @@ pub async fn list_deliveries(
     };
     let page = state
         .store
-        .list_deliveries(&filter, q.cursor.as_deref().filter(|c| !c.is_empty()), limit)
+        .list_deliveries(
+            &filter,
+            q.cursor.as_deref().filter(|c| !c.is_empty()),
+            limit,
+        )
         .await?;
     let items: Vec<Value> = page
         .items
@@ -289,7 +293,9 @@ pub async fn list_deliveries(
             line
         })
         .collect();
-    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"items": items, "next_cursor": page.next_cursor}),
+    ))
 }
 
 fn parse_time(key: &str, s: &str) -> Result<OffsetDateTime, ApiError> {
@@ -338,7 +344,9 @@ pub async fn retry_failed(
         other => {
             return Err(ApiError::bad_request(
                 "invalid_query",
-                format!("outcome: only \"failed\" deliveries can be retried in bulk; got {other:?}"),
+                format!(
+                    "outcome: only \"failed\" deliveries can be retried in bulk; got {other:?}"
+                ),
             ));
         }
     }
@@ -365,13 +373,15 @@ pub async fn replay(
     })?;
     let mut problems = Vec::new();
     let mut time_of = |key: &str| match v.get(key).and_then(Value::as_str) {
-        Some(s) => match OffsetDateTime::parse(s, &Rfc3339) {
-            Ok(t) => Some(t),
-            Err(_) => {
-                problems.push(json!({"field": key, "message": "expected an RFC 3339 time with an offset"}));
-                None
+        Some(s) => {
+            match OffsetDateTime::parse(s, &Rfc3339) {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    problems.push(json!({"field": key, "message": "expected an RFC 3339 time with an offset"}));
+                    None
+                }
             }
-        },
+        }
         None => {
             problems.push(json!({"field": key, "message": "required (an RFC 3339 time)"}));
             None
@@ -383,7 +393,9 @@ pub async fn replay(
         None | Some("evaluated") => TimeBasis::Evaluated,
         Some("received") => TimeBasis::Received,
         Some(_) => {
-            problems.push(json!({"field": "basis", "message": "expected \"evaluated\" or \"received\""}));
+            problems.push(
+                json!({"field": "basis", "message": "expected \"evaluated\" or \"received\""}),
+            );
             TimeBasis::Evaluated
         }
     };
@@ -450,7 +462,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     };
     let text = state.metrics.render(queue.as_ref(), &state.integrations);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         text,
     )
         .into_response()

@@ -67,13 +67,41 @@ pub fn allows(access: Access, role: TokenRole) -> bool {
 /// Every route of the API with the access it needs: the one place this is decided.
 pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::POST, "/api/v1/evaluations", Access::Ingest),
-    (Method::GET, "/api/v1/evaluations/{id}", Access::Role(TokenRole::Viewer)),
-    (Method::GET, "/api/v1/deliveries", Access::Role(TokenRole::Viewer)),
-    (Method::POST, "/api/v1/deliveries/retry", Access::Role(TokenRole::Admin)),
-    (Method::POST, "/api/v1/deliveries/{id}/retry", Access::Role(TokenRole::Admin)),
-    (Method::POST, "/api/v1/destinations/salesforce/replay", Access::Role(TokenRole::Admin)),
-    (Method::GET, "/api/v1/destinations/salesforce", Access::Role(TokenRole::Viewer)),
-    (Method::GET, "/api/v1/integrations", Access::Role(TokenRole::Viewer)),
+    (
+        Method::GET,
+        "/api/v1/evaluations/{id}",
+        Access::Role(TokenRole::Viewer),
+    ),
+    (
+        Method::GET,
+        "/api/v1/deliveries",
+        Access::Role(TokenRole::Viewer),
+    ),
+    (
+        Method::POST,
+        "/api/v1/deliveries/retry",
+        Access::Role(TokenRole::Admin),
+    ),
+    (
+        Method::POST,
+        "/api/v1/deliveries/{id}/retry",
+        Access::Role(TokenRole::Admin),
+    ),
+    (
+        Method::POST,
+        "/api/v1/destinations/salesforce/replay",
+        Access::Role(TokenRole::Admin),
+    ),
+    (
+        Method::GET,
+        "/api/v1/destinations/salesforce",
+        Access::Role(TokenRole::Viewer),
+    ),
+    (
+        Method::GET,
+        "/api/v1/integrations",
+        Access::Role(TokenRole::Viewer),
+    ),
     (Method::GET, "/healthz", Access::Public),
     (Method::GET, "/readyz", Access::Public),
     (Method::GET, "/metrics", Access::Public),
@@ -94,7 +122,11 @@ pub struct Caller(pub Arc<ApiToken>);
 
 /// Middleware: checks the bearer token against the route's entry in [`ROUTES`].
 pub async fn require(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(path) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()) else {
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+    else {
         return ApiError::NotFound("no such route".into()).into_response();
     };
     let access = match access_for(req.method(), &path) {
@@ -162,7 +194,9 @@ mod tests {
     fn every_route_has_one_entry() {
         for (i, (m, p, _)) in ROUTES.iter().enumerate() {
             assert!(
-                ROUTES[i + 1..].iter().all(|(m2, p2, _)| !(m == m2 && p == p2)),
+                ROUTES[i + 1..]
+                    .iter()
+                    .all(|(m2, p2, _)| !(m == m2 && p == p2)),
                 "{m} {p} listed twice"
             );
         }

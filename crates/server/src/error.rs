@@ -109,7 +109,10 @@ impl From<store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = format!("{cause:#}"), "internal error answering a request");
+            tracing::error!(
+                error = format!("{cause:#}"),
+                "internal error answering a request"
+            );
         }
         let status = self.status();
         let mut resp = (status, axum::Json(self.body())).into_response();

@@ -24,9 +24,13 @@ pub enum Status {
     Connected,
     /// Delivery paused: the org's daily API usage passed `pause_at_api_usage`, or
     /// Salesforce answered REQUEST_LIMIT_EXCEEDED. Resumes by itself.
-    Paused { reason: String },
+    Paused {
+        reason: String,
+    },
     /// Signing in failed; retried with backoff.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 impl Status {

@@ -67,7 +67,10 @@ impl Settings {
     /// From a parsed config file (`[server]` defaults when the table is absent).
     pub fn from_config(cfg: &Config) -> Settings {
         let server = cfg.server.clone();
-        let worker = server.as_ref().map(|s| s.worker.clone()).unwrap_or_default();
+        let worker = server
+            .as_ref()
+            .map(|s| s.worker.clone())
+            .unwrap_or_default();
         let listen = server
             .as_ref()
             .map_or_else(|| DEFAULT_LISTEN.to_string(), |s| s.listen.clone());
@@ -75,9 +78,10 @@ impl Settings {
             public_url: server
                 .as_ref()
                 .map_or_else(|| format!("http://{listen}"), |s| s.public_url.clone()),
-            database_url: server
-                .as_ref()
-                .map_or_else(|| DEFAULT_DATABASE_URL.to_string(), |s| s.database_url.clone()),
+            database_url: server.as_ref().map_or_else(
+                || DEFAULT_DATABASE_URL.to_string(),
+                |s| s.database_url.clone(),
+            ),
             listen,
             mode: Mode::Both,
             worker: WorkerOptions::from_settings(&worker),
@@ -123,8 +127,28 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(reject_oversized))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Refuses a body announced larger than the limit before reading any of it (the body
+/// extractors would otherwise read up to the limit first). Unannounced (chunked) bodies
+/// are still cut at the limit by [`DefaultBodyLimit`].
+async fn reject_oversized(
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let announced = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > api::BODY_LIMIT as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(req).await
 }
 
 /// A built service: store open, listener bound (unless workers-only).
@@ -211,7 +235,11 @@ impl Application {
                 ),
             };
             let integration = self.state.integrations.get(&dest.integration);
-            tasks.push(tokio::spawn(worker::run_destination(ctx, dest, integration)));
+            tasks.push(tokio::spawn(worker::run_destination(
+                ctx,
+                dest,
+                integration,
+            )));
             tasks.push(tokio::spawn(purge_loop(
                 self.state.store.clone(),
                 self.settings.log_retention,
@@ -239,7 +267,8 @@ impl Application {
             let _ = t.await;
         }
         if let Some(s) = server {
-            s.await.context("the HTTP server task failed")?
+            s.await
+                .context("the HTTP server task failed")?
                 .context("the HTTP server failed")?;
         }
         tracing::info!("stopped");

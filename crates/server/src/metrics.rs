@@ -21,6 +21,8 @@ pub struct Metrics {
     /// Attempts ended, by (destination, outcome shown: updated, failed, retrying...).
     attempts: Mutex<BTreeMap<(String, String), u64>>,
     paused: AtomicU64,
+    /// Failed attempts by Salesforce error code (or ours).
+    errors: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -34,6 +36,12 @@ impl Metrics {
         if let Ok(mut m) = self.attempts.lock() {
             *m.entry((destination.to_string(), outcome.to_string()))
                 .or_insert(0) += 1;
+        }
+    }
+
+    pub fn error(&self, code: &str) {
+        if let Ok(mut m) = self.errors.lock() {
+            *m.entry(code.to_string()).or_insert(0) += 1;
         }
     }
 
@@ -77,6 +85,21 @@ impl Metrics {
             "Delivery attempts ended by this process's workers, by outcome.",
             &attempts,
         );
+        let errors: Vec<(String, u64)> = self
+            .errors
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(c, n)| (format!("code=\"{}\"", label(c)), *n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        counter(
+            &mut out,
+            "trailspark_delivery_errors_total",
+            "Failed delivery attempts by Salesforce error code (as Salesforce spells it) or ours.",
+            &errors,
+        );
         counter(
             &mut out,
             "trailspark_delivery_pauses_total",
@@ -116,7 +139,10 @@ impl Metrics {
                 &mut out,
                 "trailspark_queue_oldest_due_age_seconds",
                 "How long the longest-waiting due delivery has waited.",
-                &[(String::new(), q.oldest_due_age.map_or(0.0, |d| d.as_secs_f64()))],
+                &[(
+                    String::new(),
+                    q.oldest_due_age.map_or(0.0, |d| d.as_secs_f64()),
+                )],
             );
         }
         let mut calls = Vec::new();
@@ -169,6 +195,13 @@ impl Metrics {
     }
 }
 
+/// A label value with the characters Prometheus escapes removed.
+fn label(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '"' | '\\' | '\n'))
+        .collect()
+}
+
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -214,8 +247,14 @@ mod tests {
         m.attempt("salesforce", "updated");
         m.attempt("salesforce", "updated");
         let text = m.render(None, &Integrations::default());
-        assert!(text.contains("trailspark_evaluations_accepted_total 3\n"), "{text}");
-        assert!(text.contains("trailspark_evaluations_rejected_total 2\n"), "{text}");
+        assert!(
+            text.contains("trailspark_evaluations_accepted_total 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("trailspark_evaluations_rejected_total 2\n"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "trailspark_delivery_attempts_total{destination=\"salesforce\",outcome=\"updated\"} 2\n"

@@ -141,7 +141,9 @@ pub async fn run_destination(
             }
         }
     } else {
-        tracing::info!("destination disabled: deliveries are recorded as skipped (destination_disabled)");
+        tracing::info!(
+            "destination disabled: deliveries are recorded as skipped (destination_disabled)"
+        );
         None
     };
     let gate = Arc::new(PauseGate::default());
@@ -225,9 +227,13 @@ impl PauseGate {
             if !announced {
                 announced = true;
                 let reason = if hit {
-                    "Salesforce answered REQUEST_LIMIT_EXCEEDED (daily API limit reached)".to_string()
+                    "Salesforce answered REQUEST_LIMIT_EXCEEDED (daily API limit reached)"
+                        .to_string()
                 } else {
-                    format!("the org's daily API usage passed {:.0}% (pause_at_api_usage)", limit * 100.0)
+                    format!(
+                        "the org's daily API usage passed {:.0}% (pause_at_api_usage)",
+                        limit * 100.0
+                    )
                 };
                 if !matches!(integration.status(), Status::Paused { .. }) {
                     ctx.metrics.pause_started();
@@ -305,7 +311,12 @@ async fn batch_loop(
         }
         let leased = match ctx
             .store
-            .lease_batch(SALESFORCE, ctx.options.batch_size, ctx.options.lease_for, &worker)
+            .lease_batch(
+                SALESFORCE,
+                ctx.options.batch_size,
+                ctx.options.lease_for,
+                &worker,
+            )
             .await
         {
             Ok(l) => l,
@@ -324,9 +335,7 @@ async fn batch_loop(
         tracing::debug!(%worker, count = leased.len(), "leased a batch");
         let reports = match &destination {
             None => Some(disabled_reports(&leased)),
-            Some((dest, _)) => {
-                deliver_with_lease(&ctx, &worker, dest, &leased, &ids).await
-            }
+            Some((dest, _)) => deliver_with_lease(&ctx, &worker, dest, &leased, &ids).await,
         };
         let Some(reports) = reports else {
             // Shutdown grace ran out: hand the batch back for another worker.
@@ -402,7 +411,8 @@ async fn deliver_with_lease(
                 let r = r.unwrap_or_else(|| {
                     // `deliver` promises one report per evaluation; if it ever broke that
                     // promise the delivery must be retried, not lost.
-                    let mut e = domain::ReportError::from_code("INTERNAL", "no report for this evaluation");
+                    let mut e =
+                        domain::ReportError::from_code("INTERNAL", "no report for this evaluation");
                     e.transient = true;
                     Report::failed(&l.evaluation_id, "", e)
                 });
@@ -462,6 +472,7 @@ async fn record(
         };
         ctx.metrics.attempt(&l.destination, shown);
         if let Some(e) = &report.error {
+            ctx.metrics.error(&e.code);
             tracing::info!(evaluation = %l.evaluation_id, outcome = shown, code = %e.code, message = %e.message, "delivery attempt failed");
         }
         results.push(DeliveryResult {
@@ -484,7 +495,11 @@ async fn record(
     // The results must reach the store: retry a few times (a busy database) before
     // leaving the leases to expire, which re-delivers idempotently.
     for attempt in 0..5u32 {
-        match ctx.store.complete(results.clone(), &ctx.options.retry).await {
+        match ctx
+            .store
+            .complete(results.clone(), &ctx.options.retry)
+            .await
+        {
             Ok(_) => return,
             Err(e) => {
                 tracing::error!(error = %e, attempt, "cannot record delivery results; retrying");

@@ -162,13 +162,20 @@ async fn demo(args: Args) -> Result<()> {
     println!("  Sync log            {base}/api/v1/deliveries");
     println!("  Metrics             {base}/metrics");
     println!("  API description     {base}/api/openapi.json");
-    println!("  Emulated org        {}  (control plane: {}/__sfsim/records/Lead)", org.url(), org.url());
+    println!(
+        "  Emulated org        {}  (control plane: {}/__sfsim/records/Lead)",
+        org.url(),
+        org.url()
+    );
     println!("  Database            {}", db.display());
     println!();
     println!("  Owner token         {}", owner.secret);
     println!();
     println!("Try:");
-    println!("  curl -H 'Authorization: Bearer {}' {base}/api/v1/deliveries", owner.secret);
+    println!(
+        "  curl -H 'Authorization: Bearer {}' {base}/api/v1/deliveries",
+        owner.secret
+    );
     println!("Sample evaluations arrive every few seconds. Press Ctrl-C to stop.");
 
     let samples = samples(org.control()).context("cannot pick sample records from the org")?;
@@ -300,7 +307,9 @@ async fn trickle(state: AppState, samples: Samples, every: Duration) {
     for n in 0u64.. {
         tokio::time::sleep(every).await;
         let email = &samples.people[(n as usize) % samples.people.len()];
-        let now = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
         let item = json!({
             "id": format!("demo-trickle-{n}-{}", std::process::id()),
             "email": email,

@@ -95,14 +95,13 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(EXIT_CANNOT_START);
         }
     };
+    // An enabled destination must name a configured integration (exit 2, naming the key).
     if let Some(dest) = &config.destination
-        && !config.integrations.contains_key(&dest.integration)
         && dest.enabled
+        && let Err(e) = config.destination_with_integration(&args.config.display().to_string())
     {
-        if let Err(e) = config.destination_with_integration(&args.config.display().to_string()) {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CANNOT_START);
-        }
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_CANNOT_START);
     }
     let mut settings = settings_from(&config);
     settings.mode = if args.api_only {

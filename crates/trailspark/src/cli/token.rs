@@ -143,15 +143,21 @@ async fn list(a: ListArgs) -> Result<ExitCode> {
     let store = open(&a.config).await?;
     let tokens = store.list_tokens().await?;
     let fmt = |t: Option<time::OffsetDateTime>| {
-        t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| "-".into())
+        t.and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "-".into())
     };
     if a.json {
         for t in &tokens {
             println!("{}", serde_json::to_string(t)?);
         }
     } else {
-        println!("{:<38} {:<24} {:<8} {:<26} {:<26}", "ID", "NAME", "ROLE", "CREATED", "REVOKED");
+        println!(
+            "{:<38} {:<24} {:<8} {:<26} {:<26}",
+            "ID", "NAME", "ROLE", "CREATED", "REVOKED"
+        );
         for t in &tokens {
             println!(
                 "{:<38} {:<24} {:<8} {:<26} {:<26}",

@@ -60,21 +60,42 @@ async fn demo_runs_with_no_setup_and_delivers_its_samples() {
         if outcome("demo-new-0").as_deref() == Some("created")
             && outcome("demo-contact-1").as_deref() == Some("updated")
             && outcome("demo-blocked-by-validation-rule").as_deref() == Some("failed")
-            && seen.iter().any(|d| d["id"].as_str().is_some_and(|i| i.starts_with("demo-trickle-")))
+            && seen.iter().any(|d| {
+                d["id"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with("demo-trickle-"))
+            })
         {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "demo samples not delivered: {seen:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "demo samples not delivered: {seen:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let blocked = seen.iter().find(|d| d["id"] == "demo-blocked-by-validation-rule").expect("blocked");
-    assert_eq!(blocked["error"]["code"], "FIELD_CUSTOM_VALIDATION_EXCEPTION");
-    let long = seen.iter().find(|d| d["id"] == "demo-long-reasoning").expect("long");
-    assert!(long["warnings"].to_string().contains("reasoning_truncated"), "{long}");
+    let blocked = seen
+        .iter()
+        .find(|d| d["id"] == "demo-blocked-by-validation-rule")
+        .expect("blocked");
+    assert_eq!(
+        blocked["error"]["code"],
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    );
+    let long = seen
+        .iter()
+        .find(|d| d["id"] == "demo-long-reasoning")
+        .expect("long");
+    assert!(
+        long["warnings"].to_string().contains("reasoning_truncated"),
+        "{long}"
+    );
 
     // Ctrl-C stops everything cleanly.
     let pid = child.id().expect("pid");
-    let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("demo stops on Ctrl-C")

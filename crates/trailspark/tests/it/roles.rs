@@ -24,14 +24,27 @@ async fn every_route_checks_the_role_the_contract_gives_it() {
     let ingest = create_token(&t.config, "ingest", &["--scope", "ingest"]).await;
     let revoked = create_token(&t.config, "gone", &["--role", "owner"]).await;
     let o = crate::sync::trailspark(
-        &["token", "revoke", "--name", "gone", "--config", t.config.to_str().expect("utf-8")],
+        &[
+            "token",
+            "revoke",
+            "--name",
+            "gone",
+            "--config",
+            t.config.to_str().expect("utf-8"),
+        ],
         &[],
         None,
     )
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", crate::sync::stderr(&o));
     let listed = crate::sync::trailspark(
-        &["token", "list", "--json", "--config", t.config.to_str().expect("utf-8")],
+        &[
+            "token",
+            "list",
+            "--json",
+            "--config",
+            t.config.to_str().expect("utf-8"),
+        ],
         &[],
         None,
     )
@@ -42,19 +55,49 @@ async fn every_route_checks_the_role_the_contract_gives_it() {
 
     let ev = evaluation("role-ev", "role.person@example.com", "cold");
     let routes: Vec<(Method, String, Option<serde_json::Value>, Need)> = vec![
-        (Method::POST, "/api/v1/evaluations".into(), Some(ev.clone()), Need::IngestOrEditor),
-        (Method::GET, "/api/v1/evaluations/role-ev".into(), None, Need::Viewer),
+        (
+            Method::POST,
+            "/api/v1/evaluations".into(),
+            Some(ev.clone()),
+            Need::IngestOrEditor,
+        ),
+        (
+            Method::GET,
+            "/api/v1/evaluations/role-ev".into(),
+            None,
+            Need::Viewer,
+        ),
         (Method::GET, "/api/v1/deliveries".into(), None, Need::Viewer),
-        (Method::POST, "/api/v1/deliveries/1/retry".into(), Some(json!({})), Need::Admin),
-        (Method::POST, "/api/v1/deliveries/retry?outcome=failed".into(), Some(json!({})), Need::Admin),
+        (
+            Method::POST,
+            "/api/v1/deliveries/1/retry".into(),
+            Some(json!({})),
+            Need::Admin,
+        ),
+        (
+            Method::POST,
+            "/api/v1/deliveries/retry?outcome=failed".into(),
+            Some(json!({})),
+            Need::Admin,
+        ),
         (
             Method::POST,
             "/api/v1/destinations/salesforce/replay".into(),
             Some(json!({"from": "2030-01-01T00:00:00Z", "to": "2030-01-02T00:00:00Z"})),
             Need::Admin,
         ),
-        (Method::GET, "/api/v1/destinations/salesforce".into(), None, Need::Viewer),
-        (Method::GET, "/api/v1/integrations".into(), None, Need::Viewer),
+        (
+            Method::GET,
+            "/api/v1/destinations/salesforce".into(),
+            None,
+            Need::Viewer,
+        ),
+        (
+            Method::GET,
+            "/api/v1/integrations".into(),
+            None,
+            Need::Viewer,
+        ),
         (Method::GET, "/healthz".into(), None, Need::Public),
         (Method::GET, "/readyz".into(), None, Need::Public),
         (Method::GET, "/metrics".into(), None, Need::Public),
@@ -67,7 +110,10 @@ async fn every_route_checks_the_role_the_contract_gives_it() {
         ("viewer", Some(viewer)),
         ("ingest", Some(ingest)),
         ("revoked", Some(revoked)),
-        ("made-up", Some("ts_0000000000000000000000000000000000000000000000000000000000000000".into())),
+        (
+            "made-up",
+            Some("ts_0000000000000000000000000000000000000000000000000000000000000000".into()),
+        ),
         ("none", None),
     ];
     let rank = |who: &str| match who {
@@ -100,11 +146,17 @@ async fn every_route_checks_the_role_the_contract_gives_it() {
             match expected_denial {
                 Some(code) => {
                     assert_eq!(status, code, "{method} {path} as {who}: {v}");
-                    let expected = if code == StatusCode::UNAUTHORIZED { "unauthorized" } else { "forbidden" };
+                    let expected = if code == StatusCode::UNAUTHORIZED {
+                        "unauthorized"
+                    } else {
+                        "forbidden"
+                    };
                     assert_eq!(v["error"]["code"], expected, "{method} {path} as {who}");
                 }
                 None => assert!(
-                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN && !status.is_server_error(),
+                    status != StatusCode::UNAUTHORIZED
+                        && status != StatusCode::FORBIDDEN
+                        && !status.is_server_error(),
                     "{method} {path} as {who}: {status} {v}"
                 ),
             }
