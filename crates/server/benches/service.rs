@@ -88,7 +88,12 @@ async fn run(app: Application) -> Running {
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
     }));
-    Running { base, state, stop, task }
+    Running {
+        base,
+        state,
+        stop,
+        task,
+    }
 }
 
 impl Running {
@@ -131,14 +136,29 @@ fn pg_schema_url(base: &str, tag: &str) -> Result<String> {
 
 /// Evaluations accepted per second through batch POSTs (workers off: API only).
 async fn ingest_rate(org: &sfsim::RunningOrg, db: &str, total: usize) -> Result<f64> {
-    let app = Application::build(settings(org, db, Mode::ApiOnly, WorkerSettings::default()), connector(org)).await?;
+    let app = Application::build(
+        settings(org, db, Mode::ApiOnly, WorkerSettings::default()),
+        connector(org),
+    )
+    .await?;
     let r = run(app).await;
-    let token = r.state.store.create_token("bench", TokenRole::Owner).await?.secret;
+    let token = r
+        .state
+        .store
+        .create_token("bench", TokenRole::Owner)
+        .await?
+        .secret;
     let base = r.base.clone().context("listener")?;
     let bodies: Vec<String> = (0..total.div_ceil(POST_BATCH))
         .map(|b| {
             let items: Vec<Value> = (b * POST_BATCH..((b + 1) * POST_BATCH).min(total))
-                .map(|i| evaluation(&format!("ing-{i}"), &format!("person{i}@bench-{}.example", i % 97), i))
+                .map(|i| {
+                    evaluation(
+                        &format!("ing-{i}"),
+                        &format!("person{i}@bench-{}.example", i % 97),
+                        i,
+                    )
+                })
                 .collect();
             Value::Array(items).to_string()
         })
@@ -149,11 +169,19 @@ async fn ingest_rate(org: &sfsim::RunningOrg, db: &str, total: usize) -> Result<
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let (bodies, next, http, base, token) = (bodies.clone(), next.clone(), http.clone(), base.clone(), token.clone());
+        let (bodies, next, http, base, token) = (
+            bodies.clone(),
+            next.clone(),
+            http.clone(),
+            base.clone(),
+            token.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some(body) = bodies.get(i) else { return Ok::<_, anyhow::Error>(()) };
+                let Some(body) = bodies.get(i) else {
+                    return Ok::<_, anyhow::Error>(());
+                };
                 let resp = http
                     .post(format!("{base}/api/v1/evaluations"))
                     .bearer_auth(&token)
@@ -180,10 +208,18 @@ async fn lone_latency(linger_ms: u64) -> Result<(Duration, Duration)> {
     let org = sfsim::start(sfsim::Options::default()).await?;
     let dir = temp_dir(&format!("latency-{linger_ms}"));
     let db = format!("sqlite://{}", dir.join("db.sqlite").display());
-    let worker = WorkerSettings { linger_ms, ..WorkerSettings::default() };
+    let worker = WorkerSettings {
+        linger_ms,
+        ..WorkerSettings::default()
+    };
     let app = Application::build(settings(&org, &db, Mode::Both, worker), connector(&org)).await?;
     let r = run(app).await;
-    let token = r.state.store.create_token("bench", TokenRole::Owner).await?.secret;
+    let token = r
+        .state
+        .store
+        .create_token("bench", TokenRole::Owner)
+        .await?
+        .secret;
     let base = r.base.clone().context("listener")?;
     let rows = org
         .control()
@@ -194,11 +230,17 @@ async fn lone_latency(linger_ms: u64) -> Result<(Duration, Duration)> {
     // One warm-up (sign-in and describes), then the measured ones.
     for i in 0..=LATENCY_SAMPLES {
         let row = &rows[(i * 7) % rows.len()];
-        let (id, email) = (row["Id"].as_str().unwrap_or_default(), row["Email"].as_str().unwrap_or_default());
+        let (id, email) = (
+            row["Id"].as_str().unwrap_or_default(),
+            row["Email"].as_str().unwrap_or_default(),
+        );
         let marker = format!("latency sample {i} {}", uuid_like(i));
         let mut ev = evaluation(&format!("lat-{linger_ms}-{i}"), email, i);
         ev["reasoning"] = json!(marker);
-        ev["evaluated_at"] = json!(time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?);
+        ev["evaluated_at"] = json!(
+            time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)?
+        );
         let start = Instant::now();
         let resp = http
             .post(format!("{base}/api/v1/evaluations"))
@@ -241,7 +283,11 @@ fn uuid_like(i: usize) -> String {
 
 /// Deliveries per second with `n` workers-only applications sharing one PostgreSQL.
 async fn scaling(pg_base: &str, n: usize) -> Result<f64> {
-    let org = sfsim::start(sfsim::Options { latency: SCALING_ORG_LATENCY, ..sfsim::Options::default() }).await?;
+    let org = sfsim::start(sfsim::Options {
+        latency: SCALING_ORG_LATENCY,
+        ..sfsim::Options::default()
+    })
+    .await?;
     let db = pg_schema_url(pg_base, &format!("w{n}"))?;
     let store = store::open(&db).await?;
     let rows = org
@@ -253,21 +299,36 @@ async fn scaling(pg_base: &str, n: usize) -> Result<f64> {
         .query("SELECT Email FROM Contact WHERE Email != null")
         .map_err(|e| anyhow!("{e}"))?;
     contacts.extend(rows);
-    let emails: Vec<String> = contacts.iter().filter_map(|r| r["Email"].as_str().map(str::to_string)).collect();
+    let emails: Vec<String> = contacts
+        .iter()
+        .filter_map(|r| r["Email"].as_str().map(str::to_string))
+        .collect();
     let mut news = Vec::new();
     for i in 0..SCALING_EVALUATIONS {
         let v = evaluation(&format!("sc-{i}"), &emails[i % emails.len()], i);
         let e = domain::Evaluation::parse_json(&v).map_err(|e| anyhow!("{e:?}"))?;
-        news.push(store::NewEvaluation::from_evaluation(&e, &[server::SALESFORCE]));
+        news.push(store::NewEvaluation::from_evaluation(
+            &e,
+            &[server::SALESFORCE],
+        ));
     }
     for chunk in news.chunks(1000) {
         store.ingest(chunk.to_vec()).await?;
     }
-    let worker = WorkerSettings { concurrency: 2, batch_size: 200, linger_ms: 0, ..WorkerSettings::default() };
+    let worker = WorkerSettings {
+        concurrency: 2,
+        batch_size: 200,
+        linger_ms: 0,
+        ..WorkerSettings::default()
+    };
     let start = Instant::now();
     let mut running = Vec::new();
     for _ in 0..n {
-        let app = Application::build(settings(&org, &db, Mode::WorkersOnly, worker.clone()), connector(&org)).await?;
+        let app = Application::build(
+            settings(&org, &db, Mode::WorkersOnly, worker.clone()),
+            connector(&org),
+        )
+        .await?;
         running.push(run(app).await);
     }
     loop {
@@ -275,7 +336,12 @@ async fn scaling(pg_base: &str, n: usize) -> Result<f64> {
         let open: u64 = q
             .by_state
             .iter()
-            .filter(|(s, _)| matches!(s, store::DeliveryState::Pending | store::DeliveryState::Leased))
+            .filter(|(s, _)| {
+                matches!(
+                    s,
+                    store::DeliveryState::Pending | store::DeliveryState::Leased
+                )
+            })
             .map(|(_, n)| n)
             .sum();
         if open == 0 {
@@ -296,11 +362,19 @@ async fn scaling(pg_base: &str, n: usize) -> Result<f64> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let total: usize = std::env::var("BENCH_EVALUATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
+    let total: usize = std::env::var("BENCH_EVALUATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
     let pg = std::env::var("TRAILSPARK_TEST_POSTGRES_URL").ok();
     let org = sfsim::start(sfsim::Options::default()).await?;
     let dir = temp_dir("ingest");
-    let sqlite_rate = ingest_rate(&org, &format!("sqlite://{}", dir.join("db.sqlite").display()), total).await?;
+    let sqlite_rate = ingest_rate(
+        &org,
+        &format!("sqlite://{}", dir.join("db.sqlite").display()),
+        total,
+    )
+    .await?;
     println!("ingest SQLite: {sqlite_rate:.0} evaluations/s");
     let _ = std::fs::remove_dir_all(&dir);
     let pg_rate = match &pg {
@@ -328,26 +402,54 @@ async fn main() -> Result<()> {
 
     let mut section = String::new();
     let _ = writeln!(section, "{SECTION_START}");
-    let _ = writeln!(section, "## Service: HTTP ingest, lone-evaluation latency, worker scaling\n");
+    let _ = writeln!(
+        section,
+        "## Service: HTTP ingest, lone-evaluation latency, worker scaling\n"
+    );
     let (profile, flag) = if cfg!(debug_assertions) {
-        ("dev profile: our crates unoptimised, dependencies at opt-level 1", " --profile dev")
+        (
+            "dev profile: our crates unoptimised, dependencies at opt-level 1",
+            " --profile dev",
+        )
     } else {
         ("release build", "")
     };
-    let _ = writeln!(section, "`eval \"$(scripts/start-postgres.sh)\"; cargo bench -p server{flag} --bench service` ({profile}; the service in-process on a random port, driven over HTTP by reqwest; emulated org in-process; 2 shared cores; {}).\n", time::OffsetDateTime::now_utc().date());
-    let _ = writeln!(section, "| measure | SQLite | PostgreSQL |\n| --- | ---: | ---: |");
+    let _ = writeln!(
+        section,
+        "`eval \"$(scripts/start-postgres.sh)\"; cargo bench -p server{flag} --bench service` ({profile}; the service in-process on a random port, driven over HTTP by reqwest; emulated org in-process; 2 shared cores; {}).\n",
+        time::OffsetDateTime::now_utc().date()
+    );
+    let _ = writeln!(
+        section,
+        "| measure | SQLite | PostgreSQL |\n| --- | ---: | ---: |"
+    );
     let _ = writeln!(
         section,
         "| evaluations accepted/s ({total} in POSTs of {POST_BATCH}, {CLIENTS} clients, committed before each 202) | {sqlite_rate:.0} | {} |",
         pg_rate.map_or("not run".to_string(), |r| format!("{r:.0}"))
     );
-    let _ = writeln!(section, "\nAccept → written in the org for a lone evaluation (SQLite, org answering at once, {LATENCY_SAMPLES} samples, each POST waits for the previous write):\n");
-    let _ = writeln!(section, "| `linger_ms` | median | p99 |\n| ---: | ---: | ---: |");
+    let _ = writeln!(
+        section,
+        "\nAccept → written in the org for a lone evaluation (SQLite, org answering at once, {LATENCY_SAMPLES} samples, each POST waits for the previous write):\n"
+    );
+    let _ = writeln!(
+        section,
+        "| `linger_ms` | median | p99 |\n| ---: | ---: | ---: |"
+    );
     for (l, m, p) in &latencies {
-        let _ = writeln!(section, "| {l} | {} ms | {} ms |", m.as_millis(), p.as_millis());
+        let _ = writeln!(
+            section,
+            "| {l} | {} ms | {} ms |",
+            m.as_millis(),
+            p.as_millis()
+        );
     }
     if !scale.is_empty() {
-        let _ = writeln!(section, "\nDelivery with N workers-only services on one PostgreSQL ({SCALING_EVALUATIONS} evaluations already queued, updates of existing Contacts/Leads, batches of 200, 2 batch loops per service, {} ms added to every org call):\n", SCALING_ORG_LATENCY.as_millis());
+        let _ = writeln!(
+            section,
+            "\nDelivery with N workers-only services on one PostgreSQL ({SCALING_EVALUATIONS} evaluations already queued, updates of existing Contacts/Leads, batches of 200, 2 batch loops per service, {} ms added to every org call):\n",
+            SCALING_ORG_LATENCY.as_millis()
+        );
         let _ = writeln!(section, "| services | deliveries/s |\n| ---: | ---: |");
         for (n, r) in &scale {
             let _ = writeln!(section, "| {n} | {r:.0} |");
@@ -357,7 +459,12 @@ async fn main() -> Result<()> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
     let old = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
     let new = match (old.find(SECTION_START), old.find(SECTION_END)) {
-        (Some(a), Some(b)) if b > a => format!("{}{}{}", &old[..a], section.trim_end(), &old[b + SECTION_END.len()..]),
+        (Some(a), Some(b)) if b > a => format!(
+            "{}{}{}",
+            &old[..a],
+            section.trim_end(),
+            &old[b + SECTION_END.len()..]
+        ),
         _ => format!("{}\n{}", old.trim_end(), section),
     };
     std::fs::write(&path, new)?;

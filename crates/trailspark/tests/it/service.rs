@@ -1175,3 +1175,256 @@ async fn postgres_two_worker_processes_one_killed_deliver_everything_once() {
     assert!(read(&w2.log).contains("leased a batch"), "worker 2 worked");
     drop(w2);
 }
+
+/// Waits until the evaluation's delivery is leased by a worker.
+async fn wait_leased(svc: &Service, token: &str, id: &str) {
+    svc.wait_delivery(token, id, Duration::from_secs(20), |d| {
+        d["state"] == "leased"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_releases_a_batch_that_outlives_the_grace_period() {
+    let mut o = Opts::default();
+    // A lease long enough that only a release (not an expiry) explains a quick redelivery.
+    o.env = vec![
+        ("TRAILSPARK_LEASE_MS".into(), "30000".into()),
+        ("TRAILSPARK_SHUTDOWN_GRACE_MS".into(), "300".into()),
+    ];
+    let t = setup("svc-release", o).await;
+    let (email, _) = contacts(&t.org, 1).remove(0);
+    t.org.control().set_extra_latency(Duration::from_secs(4));
+    t.svc
+        .post(
+            "/api/v1/evaluations",
+            &t.owner,
+            &evaluation("r-1", &email, "warm"),
+        )
+        .await;
+    wait_leased(&t.svc, &t.owner, "r-1").await;
+    let Setup {
+        scratch,
+        org,
+        config,
+        owner,
+        svc,
+        opts,
+    } = t;
+    let asked = Instant::now();
+    assert!(svc.stop().await.success());
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "stopped after the grace period, not after the batch"
+    );
+    org.control().set_extra_latency(Duration::ZERO);
+    let svc = Service::start(&scratch, &org, &config, &opts, "after-release").await;
+    let d = svc
+        .wait_delivery(&owner, "r-1", Duration::from_secs(10), |d| {
+            d["state"] == "done"
+        })
+        .await;
+    assert!(
+        matches!(d["outcome"].as_str(), Some("updated" | "unchanged")),
+        "{d}"
+    );
+    assert_eq!(d["attempts"], 1, "a released lease costs no attempt");
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_batch_finish() {
+    let mut o = Opts::default();
+    o.env = vec![("TRAILSPARK_SHUTDOWN_GRACE_MS".into(), "15000".into())];
+    let t = setup("svc-drain", o).await;
+    let (email, id) = contacts(&t.org, 1).remove(0);
+    // Sign in and describe first, so the slow calls below are the batch's own.
+    t.svc
+        .post(
+            "/api/v1/evaluations",
+            &t.owner,
+            &evaluation("warm", &contacts(&t.org, 2)[1].0, "warm"),
+        )
+        .await;
+    t.svc
+        .wait_delivery(&t.owner, "warm", Duration::from_secs(20), |d| {
+            d["state"] == "done"
+        })
+        .await;
+    t.org
+        .control()
+        .set_extra_latency(Duration::from_millis(800));
+    t.svc
+        .post(
+            "/api/v1/evaluations",
+            &t.owner,
+            &evaluation("f-1", &email, "hot"),
+        )
+        .await;
+    wait_leased(&t.svc, &t.owner, "f-1").await;
+    let Setup {
+        scratch,
+        org,
+        config,
+        owner,
+        svc,
+        mut opts,
+    } = t;
+    assert!(svc.stop().await.success());
+    // Written before the process ended, and recorded as done (an API-only process has no
+    // workers that could have delivered it since).
+    assert_eq!(
+        org.control().record(&id).expect("contact")["TrailSpark_Score__c"],
+        "hot"
+    );
+    opts.args = vec!["--api-only".into()];
+    let svc = Service::start(&scratch, &org, &config, &opts, "api-only").await;
+    let (_, v) = svc.get("/api/v1/evaluations/f-1", &owner).await;
+    assert_eq!(v["deliveries"][0]["state"], "done", "{v}");
+    assert_eq!(v["deliveries"][0]["outcome"], "updated", "{v}");
+}
+
+#[tokio::test]
+async fn long_batches_keep_their_lease() {
+    let mut o = Opts::default();
+    o.env = vec![("TRAILSPARK_LEASE_MS".into(), "600".into())];
+    let t = setup("svc-extend", o).await;
+    let people = contacts(&t.org, 2);
+    let c = t.org.control();
+    t.svc
+        .post(
+            "/api/v1/evaluations",
+            &t.owner,
+            &evaluation("e-0", &people[0].0, "warm"),
+        )
+        .await;
+    t.svc
+        .wait_delivery(&t.owner, "e-0", Duration::from_secs(20), |d| {
+            d["state"] == "done"
+        })
+        .await;
+    let data_calls = |c: &sfsim::Control| {
+        c.calls()
+            .iter()
+            .filter(|r| matches!(r.kind.family(), "query" | "composite" | "collections"))
+            .count()
+    };
+    let before = data_calls(c);
+    // Each call now outlasts the lease several times over; without extension another
+    // batch loop would take the delivery over and call Salesforce again.
+    c.set_extra_latency(Duration::from_millis(1500));
+    t.svc
+        .post(
+            "/api/v1/evaluations",
+            &t.owner,
+            &evaluation("e-1", &people[1].0, "hot"),
+        )
+        .await;
+    let d = t
+        .svc
+        .wait_delivery(&t.owner, "e-1", Duration::from_secs(30), |d| {
+            d["state"] == "done"
+        })
+        .await;
+    assert_eq!(d["outcome"], "updated");
+    let after = data_calls(c);
+    let first_delivery_calls = before; // the first delivery made the same kind of calls
+    assert_eq!(
+        after - before,
+        first_delivery_calls,
+        "no second attempt ran in parallel"
+    );
+}
+
+#[tokio::test]
+async fn environment_overrides_listen_and_database() {
+    let s = Scratch::new("svc-env");
+    let org = org().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy = taken.local_addr().expect("addr");
+    let o = Opts::default();
+    let config = s.write(
+        "config.toml",
+        &format!(
+            "[server]\nlisten = \"{busy}\"\ndatabase_url = \"sqlite://{}\"\n\n{}",
+            s.0.join("unused.db").display(),
+            config(org.url(), org.client_id(), &o.destination_extra)
+        ),
+    );
+    let other_db = s.0.join("from-env.db");
+    let o = Opts {
+        env: vec![
+            ("TRAILSPARK_LISTEN".into(), "127.0.0.1:0".into()),
+            (
+                "TRAILSPARK_DATABASE_URL".into(),
+                format!("sqlite://{}", other_db.display()),
+            ),
+        ],
+        ..o
+    };
+    let svc = Service::start(&s, &org, &config, &o, "env").await;
+    let (status, _) = svc.send(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        other_db.exists(),
+        "the database named by TRAILSPARK_DATABASE_URL is used"
+    );
+    assert!(!s.0.join("unused.db").exists());
+    drop(taken);
+}
+
+#[tokio::test]
+async fn serve_with_a_bad_config_exits_2_naming_the_key() {
+    let s = Scratch::new("svc-badcfg");
+    let config = s.write("config.toml", "[server]\nlisten = \"nowhere\"\n");
+    let o = crate::sync::trailspark(
+        &["serve", "--config", config.to_str().expect("utf-8")],
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        crate::sync::stderr(&o).contains("server.listen"),
+        "{}",
+        crate::sync::stderr(&o)
+    );
+}
+
+#[tokio::test]
+async fn an_org_that_refuses_sign_in_shows_in_integrations_and_nothing_is_lost() {
+    let o = Opts {
+        env: vec![("SF_RT".into(), "not-a-refresh-token".into())],
+        ..Opts::default()
+    };
+    let t = setup("svc-signin", o).await;
+    let (email, _) = contacts(&t.org, 1).remove(0);
+    let (s, _) = t
+        .svc
+        .post(
+            "/api/v1/evaluations",
+            &t.owner,
+            &evaluation("s-1", &email, "hot"),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::ACCEPTED,
+        "accepted even while the org is unreachable"
+    );
+    let (svc, owner) = (&t.svc, &t.owner);
+    eventually(
+        Duration::from_secs(20),
+        "integration in error",
+        || async move {
+            svc.get("/api/v1/integrations", owner).await.1["items"][0]["status"] == "error"
+        },
+    )
+    .await;
+    let (_, ints) = svc.get("/api/v1/integrations", owner).await;
+    assert!(
+        !ints.to_string().contains("not-a-refresh-token"),
+        "secrets never shown: {ints}"
+    );
+    let (_, v) = svc.get("/api/v1/evaluations/s-1", owner).await;
+    assert_eq!(v["deliveries"][0]["state"], "pending", "{v}");
+}
