@@ -445,6 +445,25 @@ fn disabled_reports(leased: &[LeasedDelivery]) -> Vec<(DeliveryId, Report)> {
         .collect()
 }
 
+/// What to do with a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// Refused for the org's daily limit: hand it back without spending an attempt.
+    Release,
+    /// Record the attempt.
+    Complete(Disposition),
+}
+
+/// Pure: a report's consequence for the queue. Failures the hint table marks transient
+/// (locks, 503s, timeouts) are retried with backoff; other failures stop in `failed`.
+fn classify(report: &Report) -> Action {
+    match (&report.outcome, &report.error) {
+        (Outcome::Failed, Some(e)) if e.code == REQUEST_LIMIT_EXCEEDED => Action::Release,
+        (Outcome::Failed, Some(e)) if e.transient => Action::Complete(Disposition::Transient),
+        (o, _) => Action::Complete(Disposition::Final(*o)),
+    }
+}
+
 /// Completes the batch: limit refusals are released (and pause the destination), the
 /// rest recorded with their outcome.
 async fn record(
@@ -457,14 +476,12 @@ async fn record(
     let mut results = Vec::new();
     let mut limited = Vec::new();
     for ((id, report), l) in reports.into_iter().zip(leased) {
-        let code = report.error.as_ref().map(|e| e.code.as_str());
-        if report.outcome == Outcome::Failed && code == Some(REQUEST_LIMIT_EXCEEDED) {
-            limited.push(id);
-            continue;
-        }
-        let disposition = match (&report.outcome, &report.error) {
-            (Outcome::Failed, Some(e)) if e.transient => Disposition::Transient,
-            (o, _) => Disposition::Final(*o),
+        let disposition = match classify(&report) {
+            Action::Release => {
+                limited.push(id);
+                continue;
+            }
+            Action::Complete(d) => d,
         };
         let shown = match disposition {
             Disposition::Transient => "retrying",
@@ -506,5 +523,58 @@ async fn record(
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::ReportError;
+
+    fn failed(code: &str) -> Report {
+        Report::failed("ev", "a@b.example", ReportError::from_code(code, "message"))
+    }
+
+    #[test]
+    fn the_daily_limit_releases_instead_of_spending_an_attempt() {
+        assert_eq!(classify(&failed(REQUEST_LIMIT_EXCEEDED)), Action::Release);
+    }
+
+    #[test]
+    fn transient_failures_are_retried_and_permanent_ones_stop() {
+        assert_eq!(
+            classify(&failed("UNABLE_TO_LOCK_ROW")),
+            Action::Complete(Disposition::Transient)
+        );
+        assert_eq!(
+            classify(&failed("FIELD_CUSTOM_VALIDATION_EXCEPTION")),
+            Action::Complete(Disposition::Final(Outcome::Failed))
+        );
+    }
+
+    #[test]
+    fn outcomes_other_than_failed_are_final() {
+        let r = Report::new("ev", "a@b.example", Outcome::Updated);
+        assert_eq!(
+            classify(&r),
+            Action::Complete(Disposition::Final(Outcome::Updated))
+        );
+    }
+
+    #[test]
+    fn a_disabled_destination_skips_with_its_reason() {
+        let leased = vec![LeasedDelivery {
+            id: DeliveryId(7),
+            evaluation_id: "ev-1".into(),
+            destination: SALESFORCE.into(),
+            attempts: 0,
+            lease_expires_at: time::OffsetDateTime::UNIX_EPOCH,
+            payload: serde_json::json!({"email": " Ada@Example.com "}),
+        }];
+        let out = disabled_reports(&leased);
+        assert_eq!(out[0].0, DeliveryId(7));
+        assert_eq!(out[0].1.outcome, Outcome::Skipped);
+        assert_eq!(out[0].1.reason, Some(Reason::DestinationDisabled));
+        assert_eq!(out[0].1.email, "ada@example.com");
     }
 }
