@@ -144,7 +144,9 @@ async fn demo(args: Args) -> Result<()> {
             Ok(salesforce::Client::connect(cfg).await?)
         })
     });
-    let app = Application::build(settings, connector).await?;
+    let app = Application::build(settings, connector)
+        .await
+        .context("the demo cannot start (if the address is taken, pick another with --listen)")?;
     let addr = app
         .local_addr()
         .ok_or_else(|| anyhow!("the demo has no listener"))?;

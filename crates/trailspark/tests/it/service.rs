@@ -1352,6 +1352,7 @@ async fn environment_overrides_listen_and_database() {
     );
     let other_db = s.0.join("from-env.db");
     let o = Opts {
+        args: vec!["--log-json".into()],
         env: vec![
             ("TRAILSPARK_LISTEN".into(), "127.0.0.1:0".into()),
             (
@@ -1369,7 +1370,49 @@ async fn environment_overrides_listen_and_database() {
         "the database named by TRAILSPARK_DATABASE_URL is used"
     );
     assert!(!s.0.join("unused.db").exists());
+    // Deliver something so the log has sign-in and delivery lines, then check them.
+    let owner = create_token(
+        &config_with_db(&s, &org, &other_db),
+        "owner",
+        &["--role", "owner"],
+    )
+    .await;
+    let (email, _) = contacts(&org, 1).remove(0);
+    svc.post(
+        "/api/v1/evaluations",
+        &owner,
+        &evaluation("j-1", &email, "hot"),
+    )
+    .await;
+    svc.wait_delivery(&owner, "j-1", Duration::from_secs(20), |d| {
+        d["state"] == "done"
+    })
+    .await;
+    let log = read(&svc.log);
+    assert!(log.lines().count() > 2, "{log}");
+    for line in log.lines() {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "--log-json writes JSON lines: {line}"
+        );
+    }
+    assert!(
+        !log.contains(&org.refresh_token()),
+        "the refresh token is never logged"
+    );
+    assert!(!log.contains(&owner), "API tokens are never logged");
     drop(taken);
+}
+
+/// A config naming `db` (for the token command, which reads `[server]` only).
+fn config_with_db(s: &Scratch, org: &sfsim::RunningOrg, db: &Path) -> PathBuf {
+    write_config(
+        s,
+        "token.toml",
+        org,
+        &format!("sqlite://{}", db.display()),
+        &Opts::default(),
+    )
 }
 
 #[tokio::test]
