@@ -720,7 +720,28 @@ async fn a_batch_accepts_the_good_items_and_lists_the_bad_by_index() {
 
 #[tokio::test]
 async fn transient_trouble_is_retried_until_everything_is_delivered_once() {
-    let t = setup("svc-faults", Opts::default()).await;
+    faults_case(setup("svc-faults", Opts::default()).await).await;
+}
+
+#[tokio::test]
+async fn transient_trouble_is_retried_until_everything_is_delivered_once_on_postgres() {
+    let Some(db) = postgres_url() else {
+        eprintln!("{POSTGRES_URL_VAR} is not set: skipping the PostgreSQL variant");
+        return;
+    };
+    faults_case(
+        setup_with(
+            Scratch::new("svc-faults-pg"),
+            org().await,
+            &db,
+            Opts::default(),
+        )
+        .await,
+    )
+    .await;
+}
+
+async fn faults_case(t: Setup) {
     let people = contacts(&t.org, 12);
     // A first delivery so the client is signed in before the trouble starts.
     let (email0, _) = &people[0];
@@ -1470,4 +1491,58 @@ async fn an_org_that_refuses_sign_in_shows_in_integrations_and_nothing_is_lost()
     );
     let (_, v) = svc.get("/api/v1/evaluations/s-1", owner).await;
     assert_eq!(v["deliveries"][0]["state"], "pending", "{v}");
+}
+
+#[tokio::test]
+async fn a_flood_leaves_in_full_batches() {
+    let o = Opts {
+        worker_extra: "linger_ms = 20\nbatch_size = 200\nconcurrency = 2\n".into(),
+        ..Opts::default()
+    };
+    let t = setup("svc-flood", o).await;
+    // Unknown people scored cold: each batch costs its lookup and nothing else.
+    let batch: Vec<Value> = (0..1000)
+        .map(|i| {
+            evaluation(
+                &format!("fl-{i}"),
+                &format!("flood.{i}@nobody-corp.example"),
+                "cold",
+            )
+        })
+        .collect();
+    let (s, v) = t
+        .svc
+        .post("/api/v1/evaluations", &t.owner, &json!(batch))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let (svc, owner) = (&t.svc, &t.owner);
+    eventually(
+        Duration::from_secs(60),
+        "all 1,000 skipped",
+        || async move {
+            svc.get("/api/v1/deliveries?outcome=skipped&limit=500", owner)
+                .await
+                .1["next_cursor"]
+                .is_string()
+                && svc
+                    .all_deliveries(owner)
+                    .await
+                    .iter()
+                    .all(|d| d["outcome"] == "skipped")
+        },
+    )
+    .await;
+    assert_eq!(t.svc.all_deliveries(&t.owner).await.len(), 1000);
+    let lookups = t
+        .org
+        .control()
+        .calls()
+        .iter()
+        .filter(|c| matches!(c.kind.family(), "query" | "composite"))
+        .count();
+    // 1,000 / 200 = 5 batches; each batch's lookup is a few packed queries.
+    assert!(
+        lookups <= 20,
+        "{lookups} lookup calls for 1,000 evaluations"
+    );
 }
