@@ -20,9 +20,15 @@ use domain::{
 
 use super::common::{EXIT_CANNOT_START, EXIT_PROBLEMS, connect_with, load_config, print_error};
 
-/// Evaluations per batch by default: one Composite lookup call (two ~30 KB statements) and
-/// one Composite write call (5 collections of 200) for a typical batch.
-pub const DEFAULT_BATCH_SIZE: usize = 1000;
+/// Evaluations per batch by default. Each batch pays for its own lookup call and a partly
+/// filled last write call, so small batches waste API calls: at 5,000 a batch needs about
+/// four ~30-40 KB lookup statements (one Composite call) and five full write calls, close
+/// to the floor (see docs/benchmarks.md), while memory stays in the tens of megabytes.
+pub const DEFAULT_BATCH_SIZE: usize = 5000;
+
+/// A batch is closed early once its reasoning texts reach this size, so that a file of
+/// very long reasonings (up to 131,072 characters each) still streams in bounded memory.
+const MAX_BATCH_TEXT_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -313,9 +319,15 @@ async fn sync(args: Args) -> Result<ExitCode> {
     let mut total = 0u64;
     loop {
         let mut items = Vec::with_capacity(args.batch_size.min(10_000));
-        while items.len() < args.batch_size {
+        let mut text_bytes = 0;
+        while items.len() < args.batch_size && text_bytes < MAX_BATCH_TEXT_BYTES {
             match input.next()? {
-                Some(item) => items.push(item),
+                Some(item) => {
+                    if let Item::Evaluation(e) = &item {
+                        text_bytes += e.reasoning.len();
+                    }
+                    items.push(item);
+                }
                 None => break,
             }
         }
