@@ -86,9 +86,12 @@ pub struct ServerSettings {
 /// `[server.worker]`: how the delivery workers batch and retry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkerSettings {
-    /// Evaluations per lease; 200 is one sObject Collection.
+    /// Evaluations per lease. A flood leaves in batches of 1,000: one Composite lookup call
+    /// and about one Composite write call (5 collections of 200) per batch, where smaller
+    /// batches would each pay their own lookup call.
     pub batch_size: usize,
-    /// How long a partial batch waits for company before it leaves.
+    /// How long a partial batch waits for company before it leaves; 100 ms keeps a lone
+    /// evaluation's accept-to-written time near 100 ms plus the org's answer.
     pub linger_ms: u64,
     /// Concurrent batches in flight per destination.
     pub concurrency: usize,
@@ -101,8 +104,8 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
-            batch_size: 200,
-            linger_ms: 250,
+            batch_size: 1000,
+            linger_ms: 100,
             concurrency: 4,
             max_attempts: 10,
             log_retention_days: 30,
