@@ -22,6 +22,7 @@ pub enum Command {
 
 #[derive(clap::Args)]
 pub struct CreateArgs {
+    /// The configuration file; its [server] database_url says where tokens are stored.
     #[arg(long)]
     pub config: PathBuf,
     /// A name to recognise the token by (e.g. the system that uses it).
@@ -37,16 +38,20 @@ pub struct CreateArgs {
 
 #[derive(clap::Args)]
 pub struct RevokeArgs {
+    /// The configuration file; its [server] database_url says where tokens are stored.
     #[arg(long)]
     pub config: PathBuf,
+    /// The name the token was created with (every token of that name is revoked).
     #[arg(long, required_unless_present = "id", conflicts_with = "id")]
     pub name: Option<String>,
+    /// The token's id, as `token list` shows it.
     #[arg(long)]
     pub id: Option<String>,
 }
 
 #[derive(clap::Args)]
 pub struct ListArgs {
+    /// The configuration file; its [server] database_url says where tokens are stored.
     #[arg(long)]
     pub config: PathBuf,
     /// One JSON object per line instead of a table.
