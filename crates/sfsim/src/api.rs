@@ -1271,6 +1271,21 @@ fn parse_allow_save(v: &str) -> bool {
     })
 }
 
+/// A transport-level refusal in the REST error shape `[{"message","errorCode"}]` (§7.1),
+/// answered before a request reaches the data handlers.
+fn error_response(
+    status: u16,
+    code: &str,
+    message: impl Into<String>,
+    extra: &[(&str, String)],
+) -> Response {
+    json_response(
+        status,
+        Some(&json!([{"message": message.into(), "errorCode": code}])),
+        extra,
+    )
+}
+
 fn json_response(status: u16, body: Option<&Value>, extra: &[(&str, String)]) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = match body {
@@ -1352,11 +1367,7 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
     // §4.3: URI over 16,384 bytes → 414; URI plus headers over it → 431.
     if uri_len > MAX_URI_BYTES {
         log(414, CallKind::Other, 0, None, false);
-        return json_response(
-            414,
-            Some(&json!([{"errorCode": "URI_TOO_LONG", "message": "URI Too Long"}])),
-            &[],
-        );
+        return error_response(414, "URI_TOO_LONG", "URI Too Long", &[]);
     }
     let header_bytes: usize = parts
         .headers
@@ -1365,11 +1376,10 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
         .sum();
     if uri_len + header_bytes > MAX_URI_BYTES {
         log(431, CallKind::Other, 0, None, false);
-        return json_response(
+        return error_response(
             431,
-            Some(
-                &json!([{"errorCode": "REQUEST_HEADER_FIELDS_TOO_LARGE", "message": "Request Header Fields Too Large"}]),
-            ),
+            "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            "Request Header Fields Too Large",
             &[],
         );
     }
@@ -1384,32 +1394,29 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
             .map_or(path.as_str(), |p| p.as_str()),
     ) else {
         log(404, CallKind::Other, 0, None, false);
-        return json_response(
+        return error_response(
             404,
-            Some(
-                &json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
-            ),
+            "NOT_FOUND",
+            "The requested resource does not exist",
             &[],
         );
     };
     if major < MIN_VERSION {
         // Retired versions answer 410 Gone (§2); body wording unconfirmed.
         log(410, CallKind::Other, 0, None, false);
-        return json_response(
+        return error_response(
             410,
-            Some(
-                &json!([{"errorCode": "API_VERSION_RETIRED", "message": format!("API version {version} has been retired")}]),
-            ),
+            "API_VERSION_RETIRED",
+            format!("API version {version} has been retired"),
             &[],
         );
     }
     if major > MAX_VERSION {
         log(404, CallKind::Other, 0, None, false);
-        return json_response(
+        return error_response(
             404,
-            Some(
-                &json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]),
-            ),
+            "NOT_FOUND",
+            "The requested resource does not exist",
             &[],
         );
     }
@@ -1446,23 +1453,16 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
         return match fault {
             Injected::Concurrent => {
                 log(403, kind, 0, None, false);
-                json_response(
+                error_response(
                     403,
-                    Some(
-                        &json!([{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]),
-                    ),
+                    "REQUEST_LIMIT_EXCEEDED",
+                    "ConcurrentPerOrgLongTxn Limit exceeded.",
                     &limit,
                 )
             }
             Injected::Unavailable { html: false } => {
                 log(503, kind, 0, None, false);
-                json_response(
-                    503,
-                    Some(
-                        &json!([{"message": "server too busy", "errorCode": "SERVER_UNAVAILABLE"}]),
-                    ),
-                    &limit,
-                )
+                error_response(503, "SERVER_UNAVAILABLE", "server too busy", &limit)
             }
             Injected::Unavailable { html: true } => {
                 log(503, kind, 0, None, false);
@@ -1489,11 +1489,10 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
         Ok(prev) => prev + 1,
         Err(u) => {
             log(403, kind, 0, None, false);
-            return json_response(
+            return error_response(
                 403,
-                Some(
-                    &json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]),
-                ),
+                "REQUEST_LIMIT_EXCEEDED",
+                "TotalRequests Limit exceeded.",
                 &[("Sforce-Limit-Info", limit_info(u))],
             );
         }
@@ -1502,13 +1501,7 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
         Ok(b) => b,
         Err(_) => {
             log(413, kind, 0, None, true);
-            return json_response(
-                413,
-                Some(
-                    &json!([{"errorCode": "REQUEST_TOO_LARGE", "message": "Request body too large"}]),
-                ),
-                &[],
-            );
+            return error_response(413, "REQUEST_TOO_LARGE", "Request body too large", &[]);
         }
     };
     let body_value = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -1518,11 +1511,10 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
             Ok(v) => Some(v),
             Err(e) => {
                 log(400, kind, 0, None, true);
-                return json_response(
+                return error_response(
                     400,
-                    Some(
-                        &json!([{"errorCode": "JSON_PARSER_ERROR", "message": format!("Unexpected character in JSON body: {e}")}]),
-                    ),
+                    "JSON_PARSER_ERROR",
+                    format!("Unexpected character in JSON body: {e}"),
                     &[("Sforce-Limit-Info", limit_info(used))],
                 );
             }
