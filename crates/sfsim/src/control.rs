@@ -30,7 +30,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::api::Cursors;
 use crate::oauth::Auth;
@@ -224,9 +224,9 @@ impl Control {
         self.load_scenario(&Scenario::from_file(path)?)
     }
 
-    /// Inserts a record as the system (no field-level security, rules or API count).
-    /// `fields` is a JSON object of field values; returns the new id.
-    pub fn insert(&self, object: &str, fields: Value) -> Result<String, Vec<RecordError>> {
+    /// The field map and write context of a system write (no field-level security, rules
+    /// or API count); anything but a JSON object is refused like a malformed API body.
+    fn system_write(fields: Value) -> Result<(Map<String, Value>, WriteCtx), Vec<RecordError>> {
         let Value::Object(map) = fields else {
             return Err(vec![RecordError::new(
                 "JSON_PARSER_ERROR",
@@ -238,6 +238,13 @@ impl Control {
             system: true,
             ..WriteCtx::default()
         };
+        Ok((map, ctx))
+    }
+
+    /// Inserts a record as the system (no field-level security, rules or API count).
+    /// `fields` is a JSON object of field values; returns the new id.
+    pub fn insert(&self, object: &str, fields: Value) -> Result<String, Vec<RecordError>> {
+        let (map, ctx) = Self::system_write(fields)?;
         self.shared
             .state()
             .org
@@ -247,17 +254,7 @@ impl Control {
 
     /// Updates a record as the system (converted leads and read-only fields included).
     pub fn update(&self, id: &str, fields: Value) -> Result<(), Vec<RecordError>> {
-        let Value::Object(map) = fields else {
-            return Err(vec![RecordError::new(
-                "JSON_PARSER_ERROR",
-                "record must be a JSON object",
-                vec![],
-            )]);
-        };
-        let ctx = WriteCtx {
-            system: true,
-            ..WriteCtx::default()
-        };
+        let (map, ctx) = Self::system_write(fields)?;
         self.shared
             .state()
             .org
