@@ -66,6 +66,30 @@ fn audit_fields() -> Vec<FieldDef> {
     ]
 }
 
+/// `Id` and `IsDeleted`, the fields every standard object's describe starts with.
+fn head_fields(id_label: &str) -> Vec<FieldDef> {
+    vec![
+        FieldDef::new("Id", id_label, T::Id, 18).system(true),
+        FieldDef::new("IsDeleted", "Deleted", T::Boolean, 0).system(true),
+    ]
+}
+
+/// A standard object whose singular label is its API name.
+fn standard_object(
+    name: &str,
+    label_plural: &str,
+    key_prefix: &str,
+    fields: Vec<FieldDef>,
+) -> ObjectDef {
+    ObjectDef {
+        name: name.into(),
+        label: name.into(),
+        label_plural: label_plural.into(),
+        key_prefix: key_prefix.into(),
+        fields,
+    }
+}
+
 fn trailspark_person_fields() -> Vec<FieldDef> {
     vec![
         FieldDef::new("TrailSpark_Score__c", "TrailSpark Score", T::String, 255),
@@ -95,10 +119,7 @@ fn names() -> Vec<FieldDef> {
 }
 
 pub fn lead_def() -> ObjectDef {
-    let mut fields = vec![
-        FieldDef::new("Id", "Lead ID", T::Id, 18).system(true),
-        FieldDef::new("IsDeleted", "Deleted", T::Boolean, 0).system(true),
-    ];
+    let mut fields = head_fields("Lead ID");
     fields.extend(names());
     fields.extend([
         FieldDef::new("Title", "Title", T::String, 128),
@@ -160,22 +181,15 @@ pub fn lead_def() -> ObjectDef {
         // Read-only for the integration user by field-level security.
         FieldDef::new("Internal_Rating__c", "Internal Rating", T::String, 20).read_only(),
     ]);
-    ObjectDef {
-        name: "Lead".into(),
-        label: "Lead".into(),
-        label_plural: "Leads".into(),
-        key_prefix: "00Q".into(),
-        fields,
-    }
+    standard_object("Lead", "Leads", "00Q", fields)
 }
 
 pub fn contact_def() -> ObjectDef {
-    let mut fields = vec![
-        FieldDef::new("Id", "Contact ID", T::Id, 18).system(true),
-        FieldDef::new("IsDeleted", "Deleted", T::Boolean, 0).system(true),
+    let mut fields = head_fields("Contact ID");
+    fields.push(
         FieldDef::new("AccountId", "Account ID", T::Reference, 18)
             .reference(&["Account"], "Account"),
-    ];
+    );
     fields.extend(names());
     fields.extend([
         FieldDef::new("Title", "Title", T::String, 128),
@@ -185,19 +199,12 @@ pub fn contact_def() -> ObjectDef {
     ]);
     fields.extend(audit_fields());
     fields.extend(trailspark_person_fields());
-    ObjectDef {
-        name: "Contact".into(),
-        label: "Contact".into(),
-        label_plural: "Contacts".into(),
-        key_prefix: "003".into(),
-        fields,
-    }
+    standard_object("Contact", "Contacts", "003", fields)
 }
 
 pub fn account_def() -> ObjectDef {
-    let mut fields = vec![
-        FieldDef::new("Id", "Account ID", T::Id, 18).system(true),
-        FieldDef::new("IsDeleted", "Deleted", T::Boolean, 0).system(true),
+    let mut fields = head_fields("Account ID");
+    fields.extend([
         FieldDef::new("Name", "Account Name", T::String, 255)
             .required()
             .named(),
@@ -216,7 +223,7 @@ pub fn account_def() -> ObjectDef {
         ),
         FieldDef::new("Phone", "Account Phone", T::Phone, 40),
         FieldDef::new("Description", "Account Description", T::Textarea, 32_000),
-    ];
+    ]);
     fields.extend(audit_fields());
     fields.push(FieldDef::new(
         "TrailSpark_Propensity__c",
@@ -224,13 +231,7 @@ pub fn account_def() -> ObjectDef {
         T::String,
         255,
     ));
-    ObjectDef {
-        name: "Account".into(),
-        label: "Account".into(),
-        label_plural: "Accounts".into(),
-        key_prefix: "001".into(),
-        fields,
-    }
+    standard_object("Account", "Accounts", "001", fields)
 }
 
 /// An org with the three objects' metadata and no records or rules.
