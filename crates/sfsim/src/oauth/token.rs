@@ -85,6 +85,16 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(FORM_CONTENT_TYPE))
 }
 
+/// The form parameters of a request whose body is a form; any other body carries none
+/// (introspect and revoke then answer as if the parameters were missing).
+fn form_params(headers: &HeaderMap, body: &[u8]) -> Params {
+    if is_form(headers) {
+        parse_form(body)
+    } else {
+        Params::new()
+    }
+}
+
 /// Client id and secret from HTTP Basic (as simple-salesforce sends them) or the body.
 fn client_credentials(headers: &HeaderMap, params: &Params) -> (Option<String>, Option<String>) {
     let basic = headers
@@ -372,11 +382,7 @@ pub(super) async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let params = if is_form(&headers) {
-        parse_form(&body)
-    } else {
-        Params::new()
-    };
+    let params = form_params(&headers, &body);
     let (client_id, client_secret) = client_credentials(&headers, &params);
     let client = Client {
         id: client_id.as_deref(),
@@ -440,11 +446,7 @@ pub(super) async fn revoke_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let params = if is_form(&headers) {
-        parse_form(&body)
-    } else {
-        Params::new()
-    };
+    let params = form_params(&headers, &body);
     revoke_response(&auth, params.get("token").map(String::as_str))
 }
 
