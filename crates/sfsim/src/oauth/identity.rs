@@ -49,6 +49,24 @@ impl Auth {
         })
     }
 
+    /// Appends the fields userinfo and the identity URL answer alike (same names, same
+    /// values) after each endpoint's own fields.
+    fn with_user_facts(&self, base: &str, mut body: Value) -> Value {
+        let facts = json!({
+            "urls": self.identity_urls(base),
+            "active": true,
+            "user_type": "STANDARD",
+            "language": "en_US",
+            "locale": "en_US",
+            "utcOffset": 0,
+            "is_app_installed": true,
+        });
+        if let (Some(obj), Value::Object(facts)) = (body.as_object_mut(), facts) {
+            obj.extend(facts);
+        }
+        body
+    }
+
     fn display_name(&self) -> String {
         format!("{} {}", self.cfg.first_name, self.cfg.last_name)
     }
@@ -61,28 +79,24 @@ pub(super) async fn userinfo(State(auth): State<Arc<Auth>>, headers: HeaderMap) 
     }
     let base = auth.instance_url();
     let cfg = &auth.cfg;
-    axum::Json(json!({
-        "sub": auth.identity_url(&base),
-        "user_id": cfg.user_id,
-        "organization_id": cfg.org_id,
-        "preferred_username": cfg.username,
-        "nickname": cfg.username.split('@').next().unwrap_or_default(),
-        "name": auth.display_name(),
-        "email": cfg.email,
-        "email_verified": true,
-        "given_name": cfg.first_name,
-        "family_name": cfg.last_name,
-        "zoneinfo": "GMT",
-        "profile": format!("{base}/{}", cfg.user_id),
-        "is_salesforce_integration_user": false,
-        "urls": auth.identity_urls(&base),
-        "active": true,
-        "user_type": "STANDARD",
-        "language": "en_US",
-        "locale": "en_US",
-        "utcOffset": 0,
-        "is_app_installed": true,
-    }))
+    axum::Json(auth.with_user_facts(
+        &base,
+        json!({
+            "sub": auth.identity_url(&base),
+            "user_id": cfg.user_id,
+            "organization_id": cfg.org_id,
+            "preferred_username": cfg.username,
+            "nickname": cfg.username.split('@').next().unwrap_or_default(),
+            "name": auth.display_name(),
+            "email": cfg.email,
+            "email_verified": true,
+            "given_name": cfg.first_name,
+            "family_name": cfg.last_name,
+            "zoneinfo": "GMT",
+            "profile": format!("{base}/{}", cfg.user_id),
+            "is_salesforce_integration_user": false,
+        }),
+    ))
     .into_response()
 }
 
@@ -102,26 +116,22 @@ pub(super) async fn identity(
         return (StatusCode::NOT_FOUND, "Bad_Id").into_response();
     }
     let base = auth.instance_url();
-    axum::Json(json!({
-        "id": auth.identity_url(&base),
-        "asserted_user": true,
-        "user_id": cfg.user_id,
-        "organization_id": cfg.org_id,
-        "username": cfg.username,
-        "nick_name": cfg.username.split('@').next().unwrap_or_default(),
-        "display_name": auth.display_name(),
-        "email": cfg.email,
-        "email_verified": true,
-        "first_name": cfg.first_name,
-        "last_name": cfg.last_name,
-        "timezone": "GMT",
-        "urls": auth.identity_urls(&base),
-        "active": true,
-        "user_type": "STANDARD",
-        "language": "en_US",
-        "locale": "en_US",
-        "utcOffset": 0,
-        "is_app_installed": true,
-    }))
+    axum::Json(auth.with_user_facts(
+        &base,
+        json!({
+            "id": auth.identity_url(&base),
+            "asserted_user": true,
+            "user_id": cfg.user_id,
+            "organization_id": cfg.org_id,
+            "username": cfg.username,
+            "nick_name": cfg.username.split('@').next().unwrap_or_default(),
+            "display_name": auth.display_name(),
+            "email": cfg.email,
+            "email_verified": true,
+            "first_name": cfg.first_name,
+            "last_name": cfg.last_name,
+            "timezone": "GMT",
+        }),
+    ))
     .into_response()
 }
