@@ -80,6 +80,53 @@ struct Tally {
     failed: Option<ReportError>,
 }
 
+/// What planning one evaluation has produced so far: its writes, warnings and tallies.
+struct Draft {
+    /// Index of the evaluation in the batch.
+    evaluation: usize,
+    pending: Vec<PlannedWrite>,
+    warnings: Vec<Warning>,
+    tally: Tally,
+}
+
+impl Draft {
+    fn new(evaluation: usize) -> Self {
+        Draft {
+            evaluation,
+            pending: Vec::new(),
+            warnings: Vec::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// A warning that several records of one evaluation may raise is reported once.
+    fn warn_once(&mut self, w: Warning) {
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+
+    /// Plans one write on behalf of this evaluation.
+    fn write(
+        &mut self,
+        object: SObject,
+        action: WriteAction,
+        id: Option<String>,
+        fields: Map<String, Value>,
+        family: String,
+    ) {
+        self.tally.wrote = true;
+        self.pending.push(PlannedWrite {
+            object,
+            action,
+            id,
+            fields,
+            family,
+            evaluation: self.evaluation,
+        });
+    }
+}
+
 /// Plans a batch. See the module doc and product.md "Delivery rules".
 pub fn plan(
     batch: &[Evaluation],
@@ -123,9 +170,7 @@ pub fn plan(
             );
             continue;
         }
-        let mut tally = Tally::default();
-        let mut pending: Vec<PlannedWrite> = Vec::new();
-        let mut warnings: Vec<Warning> = Vec::new();
+        let mut d = Draft::new(i);
 
         match resolve(ev, &idx, settings) {
             Resolution::Skip(reason, w) => {
@@ -134,28 +179,18 @@ pub fn plan(
                 continue;
             }
             Resolution::Create(w) => {
-                warnings.extend(w);
-                plan_create(
-                    ev,
-                    i,
-                    &idx,
-                    settings,
-                    meta,
-                    &mut claimed_accounts,
-                    &mut pending,
-                    &mut warnings,
-                    &mut tally,
-                );
+                d.warnings.extend(w);
+                plan_create(ev, &idx, settings, meta, &mut claimed_accounts, &mut d);
             }
             Resolution::Records {
                 contacts,
                 leads,
                 warnings: w,
             } => {
-                warnings.extend(w);
+                d.warnings.extend(w);
                 for c in contacts {
                     if !claimed_records.insert((SObject::Contact, c.id.clone())) {
-                        tally.claimed_by_newer = true;
+                        d.tally.claimed_by_newer = true;
                         continue;
                     }
                     let rp = record_plan(
@@ -166,34 +201,23 @@ pub fn plan(
                         None,
                         &meta.contact,
                     );
-                    let live = apply_record(
-                        rp,
-                        SObject::Contact,
-                        &c.id,
-                        c.account_id.as_deref(),
-                        i,
-                        &mut pending,
-                        &mut warnings,
-                        &mut tally,
-                    );
+                    let live =
+                        apply_record(rp, SObject::Contact, &c.id, c.account_id.as_deref(), &mut d);
                     if live {
                         plan_account_propensity(
                             ev,
-                            i,
                             c.account_id.as_deref(),
                             &c.account_values,
                             settings,
                             meta,
                             &mut claimed_accounts,
-                            &mut pending,
-                            &mut warnings,
-                            &mut tally,
+                            &mut d,
                         );
                     }
                 }
                 for l in leads {
                     if !claimed_records.insert((SObject::Lead, l.id.clone())) {
-                        tally.claimed_by_newer = true;
+                        d.tally.claimed_by_newer = true;
                         continue;
                     }
                     let prop = settings.propensity.lead_field.as_deref();
@@ -205,20 +229,17 @@ pub fn plan(
                         prop,
                         &meta.lead,
                     );
-                    apply_record(
-                        rp,
-                        SObject::Lead,
-                        &l.id,
-                        None,
-                        i,
-                        &mut pending,
-                        &mut warnings,
-                        &mut tally,
-                    );
+                    apply_record(rp, SObject::Lead, &l.id, None, &mut d);
                 }
             }
         }
 
+        let Draft {
+            pending,
+            warnings,
+            tally,
+            ..
+        } = d;
         let report = &mut p.reports[i];
         report.warnings = warnings;
         if let Some(err) = tally.failed {
@@ -524,49 +545,41 @@ pub fn fit_reasoning(text: &str, length: u32) -> (String, bool) {
 
 /// Records the consequence of one record's plan; returns whether the record stays current
 /// for this evaluation (written or unchanged), i.e. whether its Account may take propensity.
-#[allow(clippy::too_many_arguments)]
 fn apply_record(
     rp: RecordPlan,
     object: SObject,
     id: &str,
     parent_account: Option<&str>,
-    i: usize,
-    pending: &mut Vec<PlannedWrite>,
-    warnings: &mut Vec<Warning>,
-    tally: &mut Tally,
+    d: &mut Draft,
 ) -> bool {
     match rp {
         RecordPlan::NotMapped => {
-            tally.not_mapped = true;
+            d.tally.not_mapped = true;
             true
         }
         RecordPlan::Failed(e) => {
-            tally.failed.get_or_insert(e);
+            d.tally.failed.get_or_insert(e);
             false
         }
         RecordPlan::SupersededInSalesforce => {
-            tally.superseded_in_salesforce = true;
+            d.tally.superseded_in_salesforce = true;
             false
         }
         RecordPlan::Unchanged => {
-            tally.unchanged = true;
+            d.tally.unchanged = true;
             true
         }
         RecordPlan::Write(fields, w) => {
             for x in w {
-                if !warnings.contains(&x) {
-                    warnings.push(x);
-                }
+                d.warn_once(x);
             }
-            tally.wrote = true;
-            pending.push(PlannedWrite {
+            d.write(
                 object,
-                action: WriteAction::Update,
-                id: Some(id.to_string()),
+                WriteAction::Update,
+                Some(id.to_string()),
                 fields,
-                family: parent_account.unwrap_or(id).to_string(),
-                evaluation: i,
-            });
+                parent_account.unwrap_or(id).to_string(),
+            );
             true
         }
     }
@@ -575,37 +588,30 @@ fn apply_record(
 /// Account propensity: to the linked Account when the Account field is mapped; one write
 /// per Account per batch, the newest evaluation's value (the first claim, as winners are
 /// processed newest-first).
-#[allow(clippy::too_many_arguments)]
 fn plan_account_propensity(
     ev: &Evaluation,
-    i: usize,
     account_id: Option<&str>,
     account_values: &Values,
     s: &DestinationSettings,
     meta: &Metadata,
     claimed: &mut HashSet<String>,
-    pending: &mut Vec<PlannedWrite>,
-    warnings: &mut Vec<Warning>,
-    tally: &mut Tally,
+    d: &mut Draft,
 ) {
     let (Some(prop), Some(field)) = (ev.propensity, s.propensity.account_field.as_deref()) else {
         return;
     };
     let Some(acc) = account_id else {
-        let w = Warning::PropensityNotWritten {
+        d.warn_once(Warning::PropensityNotWritten {
             why: "the Contact has no Account; the Lead propensity field applies only to Leads"
                 .into(),
-        };
-        if !warnings.contains(&w) {
-            warnings.push(w);
-        }
+        });
         return;
     };
     if !claimed.insert(acc.to_string()) {
         return;
     }
     let Some(fm) = meta.account.field(field) else {
-        tally.failed.get_or_insert(ReportError::from_code(
+        d.tally.failed.get_or_insert(ReportError::from_code(
             "INVALID_FIELD",
             &format!("No such column '{field}' on sobject of type Account (the field is missing or not visible to the integration user)"),
         ));
@@ -613,43 +619,37 @@ fn plan_account_propensity(
     };
     let v = prop.salesforce_value();
     if account_values.str(&fm.name) == Some(v) {
-        tally.unchanged = true;
+        d.tally.unchanged = true;
         return;
     }
     let mut fields = Map::new();
     fields.insert(fm.name.clone(), Value::String(v.to_string()));
-    tally.wrote = true;
-    pending.push(PlannedWrite {
-        object: SObject::Account,
-        action: WriteAction::Update,
-        id: Some(acc.to_string()),
+    d.write(
+        SObject::Account,
+        WriteAction::Update,
+        Some(acc.to_string()),
         fields,
-        family: acc.to_string(),
-        evaluation: i,
-    });
+        acc.to_string(),
+    );
 }
 
 /// Creating a record when nothing matched: gated by the setting and the score levels;
 /// a Lead by default, or a Contact under the Account whose Website matches the email's
 /// domain (falling back to a Lead when there is none).
-#[allow(clippy::too_many_arguments)]
 fn plan_create(
     ev: &Evaluation,
-    i: usize,
     idx: &Index<'_>,
     s: &DestinationSettings,
     meta: &Metadata,
     claimed_accounts: &mut HashSet<String>,
-    pending: &mut Vec<PlannedWrite>,
-    warnings: &mut Vec<Warning>,
-    tally: &mut Tally,
+    d: &mut Draft,
 ) {
     if !s.create_records.enabled {
-        tally_skip(tally, Reason::NoMatch);
+        tally_skip(&mut d.tally, Reason::NoMatch);
         return;
     }
     if !s.create_records.score_levels.contains(&ev.score) {
-        tally_skip(tally, Reason::ScoreNotSelectedForCreation);
+        tally_skip(&mut d.tally, Reason::ScoreNotSelectedForCreation);
         return;
     }
     let person = ev.person.clone().unwrap_or_default();
@@ -667,7 +667,7 @@ fn plan_create(
         if account.is_some() {
             object = SObject::Contact;
         } else {
-            warnings.push(Warning::NoAccountForDomain {
+            d.warnings.push(Warning::NoAccountForDomain {
                 domain: domain.to_string(),
             });
         }
@@ -681,15 +681,15 @@ fn plan_create(
         .flatten();
     let mapped = match record_plan(ev, object, &Values::default(), mapping, lead_prop, om) {
         RecordPlan::Write(f, w) => {
-            warnings.extend(w);
+            d.warnings.extend(w);
             f
         }
         RecordPlan::Failed(e) => {
-            tally.failed = Some(e);
+            d.tally.failed = Some(e);
             return;
         }
         _ => {
-            tally.not_mapped = true;
+            d.tally.not_mapped = true;
             return;
         }
     };
@@ -723,33 +723,15 @@ fn plan_create(
         fields.insert("AccountId".into(), Value::String(a.id.clone()));
     }
     fields.extend(mapped);
-    tally.wrote = true;
-    tally.created = true;
-    pending.push(PlannedWrite {
-        object,
-        action: WriteAction::Create,
-        id: None,
-        fields,
-        family: account
-            .map(|a| a.id.clone())
-            .unwrap_or_else(|| format!("new:{i}")),
-        evaluation: i,
-    });
+    d.tally.created = true;
+    let family = account
+        .map(|a| a.id.clone())
+        .unwrap_or_else(|| format!("new:{}", d.evaluation));
+    d.write(object, WriteAction::Create, None, fields, family);
     if let Some(a) = account {
-        plan_account_propensity(
-            ev,
-            i,
-            Some(&a.id),
-            &a.values,
-            s,
-            meta,
-            claimed_accounts,
-            pending,
-            warnings,
-            tally,
-        );
+        plan_account_propensity(ev, Some(&a.id), &a.values, s, meta, claimed_accounts, d);
         // The new Contact is what this evaluation created, whatever happened to the Account.
-        tally.created = true;
+        d.tally.created = true;
     }
 }
 
