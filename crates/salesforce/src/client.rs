@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::auth::{self, Token};
 use crate::composite::{self, QueryPage, SubRequest, SubResponse};
-use crate::config::{ApiVersion, ClientConfig};
+use crate::config::{ApiVersion, ClientConfig, RetryPolicy};
 use crate::describe::SObjectDescribe;
 use crate::error::{ApiError, Error, ErrorClass};
 use crate::limits::{ApiUsage, Limits, parse_limit_info};
@@ -349,9 +349,7 @@ impl Client {
                         continue;
                     }
                     let err = sub.error();
-                    if err.class() == ErrorClass::Retryable
-                        && p.attempt < self.inner.cfg.retry.max_attempts
-                    {
+                    if may_retry(&self.inner.cfg.retry, &err, p.attempt) {
                         tracing::warn!(error = %err, attempt = p.attempt, "query subrequest failed; retrying");
                         backoff_for = backoff_for.max(p.attempt);
                         pending.push(Pending {
@@ -366,13 +364,7 @@ impl Client {
             // Keep each query's pages in order: a query has at most one pending request.
             pending.sort_by_key(|p| p.index);
             if backoff_for > 0 {
-                tokio::time::sleep(
-                    self.inner
-                        .cfg
-                        .retry
-                        .delay(backoff_for, rand::random::<f64>()),
-                )
-                .await;
+                tokio::time::sleep(jittered_delay(&self.inner.cfg.retry, backoff_for)).await;
             }
         }
         Ok(results)
@@ -471,10 +463,7 @@ impl Client {
                         for ((i, attempt), sub) in group.into_iter().zip(subs) {
                             let r = save_results(&ops[i], sub);
                             match r {
-                                Err(e)
-                                    if e.class() == ErrorClass::Retryable
-                                        && attempt < self.inner.cfg.retry.max_attempts =>
-                                {
+                                Err(e) if may_retry(&self.inner.cfg.retry, &e, attempt) => {
                                     tracing::warn!(error = %e, attempt, "collection subrequest failed; retrying");
                                     backoff_for = backoff_for.max(attempt);
                                     next.push((i, attempt + 1));
@@ -486,13 +475,7 @@ impl Client {
                 }
             }
             if backoff_for > 0 {
-                tokio::time::sleep(
-                    self.inner
-                        .cfg
-                        .retry
-                        .delay(backoff_for, rand::random::<f64>()),
-                )
-                .await;
+                tokio::time::sleep(jittered_delay(&self.inner.cfg.retry, backoff_for)).await;
             }
             pending = next;
         }
@@ -630,7 +613,7 @@ impl Client {
                     self.refresh(generation).await?;
                 }
                 ErrorClass::Retryable if attempt < policy.max_attempts => {
-                    let delay = policy.delay(attempt, rand::random::<f64>());
+                    let delay = jittered_delay(policy, attempt);
                     tracing::warn!(error = %err, attempt, ?delay, "Salesforce call failed; retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -748,6 +731,17 @@ fn read_session(s: &RwLock<Session>) -> std::sync::RwLockReadGuard<'_, Session> 
     s.read().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Whether attempt number `attempt`, failed with `err`, may be followed by another: the
+/// error is transient and the policy has attempts left.
+fn may_retry(policy: &RetryPolicy, err: &Error, attempt: u32) -> bool {
+    err.class() == ErrorClass::Retryable && attempt < policy.max_attempts
+}
+
+/// The wait before retrying after attempt `attempt`, with fresh jitter.
+fn jittered_delay(policy: &RetryPolicy, attempt: u32) -> std::time::Duration {
+    policy.delay(attempt, rand::random::<f64>())
+}
+
 async fn request_token_with_retry(
     http: &reqwest::Client,
     cfg: &ClientConfig,
@@ -762,8 +756,8 @@ async fn request_token_with_retry(
         }
         match auth::request_token(http, &cfg.auth, rotated, initial).await {
             Ok(t) => return Ok(t),
-            Err(e) if e.class() == ErrorClass::Retryable && attempt < cfg.retry.max_attempts => {
-                let delay = cfg.retry.delay(attempt, rand::random::<f64>());
+            Err(e) if may_retry(&cfg.retry, &e, attempt) => {
+                let delay = jittered_delay(&cfg.retry, attempt);
                 tracing::warn!(error = %e, attempt, ?delay, "token request failed; retrying");
                 tokio::time::sleep(delay).await;
                 attempt += 1;
