@@ -596,20 +596,10 @@ fn required_string<'a>(
     key: &str,
     errors: &mut Vec<FieldError>,
 ) -> Option<&'a str> {
-    match obj.get(key) {
-        None | Some(Value::Null) => {
-            errors.push(FieldError::new(key, "is required"));
-            None
-        }
-        Some(Value::String(s)) => Some(s),
-        Some(other) => {
-            errors.push(FieldError::new(
-                key,
-                format!("expected a string, got {}", json_kind(other)),
-            ));
-            None
-        }
+    if matches!(obj.get(key), None | Some(Value::Null)) {
+        errors.push(FieldError::new(key, "is required"));
     }
+    optional_string(obj, key, errors)
 }
 
 fn optional_string<'a>(
