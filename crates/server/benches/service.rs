@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use domain::{AuthSettings, DestinationSettings, IntegrationSettings, WorkerSettings};
-use salesforce::{ClientConfig, LoginUrl, SecretString, TokenSource};
 use serde_json::{Value, json};
 use server::{Application, Connector, Mode, Settings, WorkerOptions};
 use store::TokenRole;
@@ -31,23 +30,11 @@ const SCALING_EVALUATIONS: usize = 4000;
 const SCALING_ORG_LATENCY: Duration = Duration::from_millis(50);
 
 fn connector(org: &sfsim::RunningOrg) -> Connector {
-    let (login, client_id, refresh) = (
+    server::refresh_token_connector(
         org.url().to_string(),
         org.client_id().to_string(),
         org.refresh_token(),
-    );
-    Arc::new(move |_i| {
-        let (login, client_id, refresh) = (login.clone(), client_id.clone(), refresh.clone());
-        Box::pin(async move {
-            let cfg = ClientConfig::new(TokenSource::RefreshToken {
-                login_url: LoginUrl::parse(&login).map_err(|e| anyhow!("{e}"))?,
-                client_id,
-                client_secret: None,
-                refresh_token: SecretString::from(refresh),
-            });
-            Ok(salesforce::Client::connect(cfg).await?)
-        })
-    })
+    )
 }
 
 fn settings(org: &sfsim::RunningOrg, db: &str, mode: Mode, worker: WorkerSettings) -> Settings {

@@ -7,13 +7,35 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use domain::IntegrationSettings;
 use futures::future::BoxFuture;
-use salesforce::Client;
+use salesforce::{Client, ClientConfig, LoginUrl, SecretString, TokenSource};
 use serde_json::{Value, json};
 
 /// Builds a signed-in client for an integration. The binary supplies it (secrets come
 /// from environment variables it reads; the demo hands in the emulated org's tokens).
 pub type Connector =
     Arc<dyn Fn(IntegrationSettings) -> BoxFuture<'static, anyhow::Result<Client>> + Send + Sync>;
+
+/// Signs every integration in with one fixed refresh token, whatever its settings name: the
+/// demo and the benchmarks hand in an emulated org's own tokens this way.
+pub fn refresh_token_connector(
+    login_url: String,
+    client_id: String,
+    refresh_token: String,
+) -> Connector {
+    Arc::new(move |_i| {
+        let (login_url, client_id, refresh_token) =
+            (login_url.clone(), client_id.clone(), refresh_token.clone());
+        Box::pin(async move {
+            let cfg = ClientConfig::new(TokenSource::RefreshToken {
+                login_url: LoginUrl::parse(&login_url).map_err(|e| anyhow::anyhow!("{e}"))?,
+                client_id,
+                client_secret: None,
+                refresh_token: SecretString::from(refresh_token),
+            });
+            Ok(Client::connect(cfg).await?)
+        })
+    })
+}
 
 /// Where an integration stands.
 #[derive(Debug, Clone, PartialEq)]

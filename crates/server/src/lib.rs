@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 pub use error::ApiError;
-pub use integrations::{Connector, Integrations, Status};
+pub use integrations::{Connector, Integrations, Status, refresh_token_connector};
 pub use worker::{SALESFORCE, WorkerOptions};
 
 /// Default listen address and database (contract §2 `[server]`).

@@ -10,14 +10,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use domain::{AuthSettings, DestinationSettings, IntegrationSettings, Score, WorkerSettings};
-use salesforce::{ApiVersion, ClientConfig, LoginUrl, SecretString, TokenSource};
+use salesforce::ApiVersion;
 use serde_json::{Value, json};
-use server::{AppState, Application, Connector, Mode, Settings, WorkerOptions};
+use server::{AppState, Application, Mode, Settings, WorkerOptions};
 use store::TokenRole;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -127,23 +126,11 @@ async fn demo(args: Args) -> Result<()> {
         log_retention: Duration::from_secs(u64::from(worker.log_retention_days) * 86_400),
     };
     // The emulated org's own tokens; nothing is read from the environment.
-    let (login, client_id, refresh) = (
+    let connector = server::refresh_token_connector(
         org.url().to_string(),
         org.client_id().to_string(),
         org.refresh_token(),
     );
-    let connector: Connector = Arc::new(move |_i| {
-        let (login, client_id, refresh) = (login.clone(), client_id.clone(), refresh.clone());
-        Box::pin(async move {
-            let cfg = ClientConfig::new(TokenSource::RefreshToken {
-                login_url: LoginUrl::parse(&login).map_err(|e| anyhow!("{e}"))?,
-                client_id,
-                client_secret: None,
-                refresh_token: SecretString::from(refresh),
-            });
-            Ok(salesforce::Client::connect(cfg).await?)
-        })
-    });
     let app = Application::build(settings, connector)
         .await
         .context("the demo cannot start (if the address is taken, pick another with --listen)")?;
