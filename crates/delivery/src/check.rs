@@ -267,20 +267,7 @@ fn check_field(
 mod tests {
     use super::*;
     use crate::meta::{FieldKind, FieldMeta, ObjectMeta};
-
-    fn f(name: &str, kind: FieldKind, length: u32) -> FieldMeta {
-        FieldMeta {
-            name: name.into(),
-            label: name.into(),
-            kind,
-            length,
-            createable: true,
-            updateable: true,
-            picklist_values: vec![],
-            restricted_picklist: false,
-            required_on_create: false,
-        }
-    }
+    use crate::testing::field as f;
 
     fn good() -> Vec<FieldMeta> {
         vec![

@@ -10,6 +10,8 @@ pub mod lookup;
 pub mod meta;
 pub mod plan;
 pub mod rows;
+#[doc(hidden)]
+pub mod testing;
 pub mod write;
 
 pub use check::{Problem, check, check_with_metadata};

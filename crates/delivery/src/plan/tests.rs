@@ -8,53 +8,14 @@ use domain::{
 };
 
 use super::*;
-use crate::meta::{FieldKind, FieldMeta, Metadata, ObjectMeta};
+use crate::meta::{FieldKind, ObjectMeta};
 use crate::rows::{AccountRow, ContactRow, LeadRow, Lookup};
+use crate::testing::{field, metadata as meta, person_fields};
 
 const SCORE: &str = "TrailSpark_Score__c";
 const DATE: &str = "TrailSpark_Evaluation_Date__c";
 const REASON: &str = "TrailSpark_Reasoning__c";
 const PROP: &str = "TrailSpark_Propensity__c";
-
-fn field(name: &str, kind: FieldKind, length: u32) -> FieldMeta {
-    FieldMeta {
-        name: name.into(),
-        label: name.into(),
-        kind,
-        length,
-        createable: true,
-        updateable: true,
-        picklist_values: vec![],
-        restricted_picklist: false,
-        required_on_create: false,
-    }
-}
-
-fn person_fields() -> Vec<FieldMeta> {
-    vec![
-        field("Email", FieldKind::Email, 80),
-        field("FirstName", FieldKind::String, 40),
-        field("LastName", FieldKind::String, 80),
-        field("Title", FieldKind::String, 128),
-        field(SCORE, FieldKind::String, 255),
-        field(DATE, FieldKind::DateTime, 0),
-        field(REASON, FieldKind::TextArea, 131_072),
-    ]
-}
-
-fn meta() -> Metadata {
-    let mut lead = person_fields();
-    lead.push(field("Company", FieldKind::String, 255));
-    lead.push(field(PROP, FieldKind::String, 255));
-    Metadata {
-        lead: ObjectMeta::new(lead),
-        contact: ObjectMeta::new(person_fields()),
-        account: ObjectMeta::new(vec![
-            field("Name", FieldKind::String, 255),
-            field(PROP, FieldKind::String, 255),
-        ]),
-    }
-}
 
 fn settings() -> DestinationSettings {
     DestinationSettings::suggested("prod")

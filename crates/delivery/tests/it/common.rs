@@ -2,47 +2,10 @@
 
 use serde_json::json;
 
-use delivery::{ContactRow, FieldKind, FieldMeta, LeadRow, Lookup, Metadata, ObjectMeta};
+use delivery::{ContactRow, LeadRow, Lookup};
 use domain::Evaluation;
 
-fn field(name: &str, kind: FieldKind, length: u32) -> FieldMeta {
-    FieldMeta {
-        name: name.into(),
-        label: name.into(),
-        kind,
-        length,
-        createable: true,
-        updateable: true,
-        picklist_values: vec![],
-        restricted_picklist: false,
-        required_on_create: false,
-    }
-}
-
-/// The default emulated org's custom fields.
-pub fn metadata() -> Metadata {
-    let person = || {
-        vec![
-            field("Email", FieldKind::Email, 80),
-            field("FirstName", FieldKind::String, 40),
-            field("LastName", FieldKind::String, 80),
-            field("TrailSpark_Score__c", FieldKind::String, 255),
-            field("TrailSpark_Evaluation_Date__c", FieldKind::DateTime, 0),
-            field("TrailSpark_Reasoning__c", FieldKind::TextArea, 131_072),
-        ]
-    };
-    let mut lead = person();
-    lead.push(field("Company", FieldKind::String, 255));
-    lead.push(field("TrailSpark_Propensity__c", FieldKind::String, 255));
-    Metadata {
-        lead: ObjectMeta::new(lead),
-        contact: ObjectMeta::new(person()),
-        account: ObjectMeta::new(vec![
-            field("Name", FieldKind::String, 255),
-            field("TrailSpark_Propensity__c", FieldKind::String, 255),
-        ]),
-    }
-}
+pub use delivery::testing::metadata;
 
 fn ev(v: serde_json::Value) -> Evaluation {
     Evaluation::parse_json(&v).unwrap()
