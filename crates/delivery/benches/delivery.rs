@@ -12,8 +12,11 @@ use std::time::{Duration, Instant};
 
 use delivery::{DeliverOptions, Destination};
 use domain::{DestinationSettings, Evaluation, Outcome, Score};
-use salesforce::{Client, ClientConfig, LoginUrl, SecretString, TokenSource};
+use salesforce::Client;
 use serde_json::json;
+
+#[path = "../tests/it/sim.rs"]
+mod sim;
 
 /// `trailspark sync`'s default batch size.
 const DEFAULT_BATCH: u64 = 5000;
@@ -37,15 +40,7 @@ async fn run() {
     let n = env_or("BENCH_EVALUATIONS", 10_000) as usize;
     let latency = Duration::from_millis(env_or("BENCH_LATENCY_MS", 100));
     let batch_size = env_or("BENCH_BATCH", DEFAULT_BATCH).max(1) as usize;
-    let org = sfsim::start(sfsim::Options {
-        latency,
-        ..Default::default()
-    })
-    .await
-    .expect("sfsim starts");
-    org.control()
-        .load_scenario_str("base = \"empty\"\n")
-        .expect("empty org");
+    let org = sim::empty_org(latency).await;
     let ctl = org.control();
 
     // People: 60% Contacts (3 per Account), 25% open Leads, 10% unknown, 5% unchanged Contacts.
@@ -92,12 +87,7 @@ async fn run() {
         evaluations.push(ev(&email));
     }
 
-    let mut cfg = ClientConfig::new(TokenSource::RefreshToken {
-        login_url: LoginUrl::parse(org.url()).expect("url"),
-        client_id: org.client_id().to_string(),
-        client_secret: Some(SecretString::from(org.client_secret().to_string())),
-        refresh_token: SecretString::from(org.refresh_token()),
-    });
+    let mut cfg = sim::client_config(&org);
     cfg.concurrency = 4;
     let client = Client::connect(cfg).await.expect("connects");
     let mut settings = DestinationSettings::suggested("bench");

@@ -7,29 +7,13 @@ use serde_json::json;
 
 use delivery::{DeliverOptions, Destination};
 use domain::{DestinationSettings, Evaluation, Outcome};
-use salesforce::{Client, ClientConfig, LoginUrl, RetryPolicy, SecretString, TokenSource};
+use salesforce::{Client, ClientConfig, RetryPolicy, SecretString, TokenSource};
 use sfsim::control::CallKind;
 
-async fn org(latency: Duration) -> sfsim::RunningOrg {
-    let org = sfsim::start(sfsim::Options {
-        latency,
-        ..Default::default()
-    })
-    .await
-    .expect("sfsim starts");
-    org.control()
-        .load_scenario_str("base = \"empty\"\n")
-        .expect("empty org");
-    org
-}
+use crate::sim::{client_config, empty_org};
 
 async fn destination(org: &sfsim::RunningOrg, retry: RetryPolicy) -> Destination {
-    let mut cfg = ClientConfig::new(TokenSource::RefreshToken {
-        login_url: LoginUrl::parse(org.url()).expect("url"),
-        client_id: org.client_id().to_string(),
-        client_secret: Some(SecretString::from(org.client_secret().to_string())),
-        refresh_token: SecretString::from(org.refresh_token()),
-    });
+    let mut cfg = client_config(org);
     cfg.retry = retry;
     let client = Client::connect(cfg).await.expect("connects");
     Destination::new(DestinationSettings::suggested("sim"), client)
@@ -55,7 +39,7 @@ fn ev(i: usize, email: &str) -> Evaluation {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn contacts_of_one_account_never_contend_for_its_lock() {
-    let org = org(Duration::from_millis(30)).await;
+    let org = empty_org(Duration::from_millis(30)).await;
     let ctl = org.control();
     let mut batch = Vec::new();
     for a in 0..5 {
@@ -109,7 +93,7 @@ async fn contacts_of_one_account_never_contend_for_its_lock() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_503_storm_fails_every_evaluation_as_transient_in_order() {
-    let org = org(Duration::ZERO).await;
+    let org = empty_org(Duration::ZERO).await;
     org.control()
         .insert("Contact", json!({"LastName": "X", "Email": "a@x.com"}))
         .expect("contact");
@@ -133,7 +117,7 @@ async fn a_503_storm_fails_every_evaluation_as_transient_in_order() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn field_metadata_is_described_once_per_destination() {
-    let org = org(Duration::ZERO).await;
+    let org = empty_org(Duration::ZERO).await;
     org.control()
         .insert(
             "Lead",
@@ -157,7 +141,7 @@ async fn field_metadata_is_described_once_per_destination() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_session_is_refreshed_without_failing_anything() {
-    let org = org(Duration::ZERO).await;
+    let org = empty_org(Duration::ZERO).await;
     org.control()
         .insert("Contact", json!({"LastName": "X", "Email": "a@x.com"}))
         .expect("contact");
@@ -171,7 +155,7 @@ async fn expired_session_is_refreshed_without_failing_anything() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn daily_limit_reached_fails_as_transient_with_the_limit_hint() {
-    let org = org(Duration::ZERO).await;
+    let org = empty_org(Duration::ZERO).await;
     org.control()
         .insert("Contact", json!({"LastName": "X", "Email": "a@x.com"}))
         .expect("contact");
@@ -189,7 +173,7 @@ async fn daily_limit_reached_fails_as_transient_with_the_limit_hint() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn disabled_destination_makes_no_call() {
-    let org = org(Duration::ZERO).await;
+    let org = empty_org(Duration::ZERO).await;
     let mut cfg = ClientConfig::new(TokenSource::AccessToken {
         instance_url: org.url().to_string(),
         access_token: SecretString::from(org.access_token()),
@@ -217,7 +201,7 @@ async fn disabled_destination_makes_no_call() {
 #[tokio::test(flavor = "multi_thread")]
 async fn deliver_runs_on_a_spawned_task() {
     // The service's workers spawn deliveries: the future must be Send + 'static-friendly.
-    let org = org(Duration::ZERO).await;
+    let org = empty_org(Duration::ZERO).await;
     let c = org
         .control()
         .insert("Contact", json!({"LastName": "X", "Email": "a@x.com"}))

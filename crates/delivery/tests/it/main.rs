@@ -3,3 +3,4 @@
 mod bodies;
 mod common;
 mod engine;
+mod sim;
