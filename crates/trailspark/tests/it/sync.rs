@@ -114,6 +114,30 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
 
+/// Runs `trailspark sync --config CFG --input INPUT EXTRA...` with `envs`.
+async fn run_sync(cfg: &Path, input: &Path, extra: &[&str], envs: &[(&str, String)]) -> Output {
+    let mut args = vec![
+        "sync",
+        "--config",
+        path_str(cfg),
+        "--input",
+        path_str(input),
+    ];
+    args.extend_from_slice(extra);
+    trailspark(&args, envs, None).await
+}
+
+/// Asserts the exit code, showing stderr when it differs.
+#[track_caller]
+fn assert_exit(o: &Output, expected: i32) {
+    assert_eq!(code(o), expected, "{}", stderr(o));
+}
+
+/// A report line's `(outcome, reason)`.
+fn outcome_reason(line: &Value) -> (Option<&str>, Option<&str>) {
+    (line["outcome"].as_str(), line["reason"].as_str())
+}
+
 // ---------------------------------------------------------------- without an org
 
 /// A destination that is switched off never calls Salesforce, so input handling can be
@@ -133,19 +157,8 @@ async fn bad_config_exits_2_naming_file_key_and_problem() {
         &config("http://127.0.0.1:9", "x", "person_match = \"contacts\""),
     );
     let input = s.write("in.jsonl", "");
-    let o = trailspark(
-        &[
-            "sync",
-            "--config",
-            path_str(&cfg),
-            "--input",
-            path_str(&input),
-        ],
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(code(&o), 2);
+    let o = run_sync(&cfg, &input, &[], &[]).await;
+    assert_exit(&o, 2);
     let err = stderr(&o);
     assert!(err.contains("config.toml: destinations.salesforce.person_match: expected \"contact_first\" or \"both\", got \"contacts\""), "{err}");
 }
@@ -155,19 +168,8 @@ async fn missing_config_file_exits_2() {
     let s = Scratch::new("nocfg");
     let input = s.write("in.jsonl", "");
     let missing = s.0.join("nope.toml");
-    let o = trailspark(
-        &[
-            "sync",
-            "--config",
-            path_str(&missing),
-            "--input",
-            path_str(&input),
-        ],
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(code(&o), 2);
+    let o = run_sync(&missing, &input, &[], &[]).await;
+    assert_exit(&o, 2);
     assert!(
         stderr(&o).contains("nope.toml: cannot read the file"),
         "{}",
@@ -180,19 +182,8 @@ async fn unreadable_input_exits_2() {
     let s = Scratch::new("noinput");
     let cfg = disabled_config(&s);
     let missing = s.0.join("missing.jsonl");
-    let o = trailspark(
-        &[
-            "sync",
-            "--config",
-            path_str(&cfg),
-            "--input",
-            path_str(&missing),
-        ],
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(code(&o), 2);
+    let o = run_sync(&cfg, &missing, &[], &[]).await;
+    assert_exit(&o, 2);
     assert!(
         stderr(&o).contains("cannot read the input file"),
         "{}",
@@ -206,19 +197,8 @@ async fn empty_file_exits_0_with_a_summary_of_zero() {
     let s = Scratch::new("empty");
     let cfg = disabled_config(&s);
     let input = s.write("in.jsonl", "\n\n");
-    let o = trailspark(
-        &[
-            "sync",
-            "--config",
-            path_str(&cfg),
-            "--input",
-            path_str(&input),
-        ],
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run_sync(&cfg, &input, &[], &[]).await;
+    assert_exit(&o, 0);
     assert!(stderr(&o).contains("0 evaluations"), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
 }
@@ -228,19 +208,8 @@ async fn csv_without_required_columns_exits_2() {
     let s = Scratch::new("csvhdr");
     let cfg = disabled_config(&s);
     let input = s.write("in.csv", "id,email,score\nx,a@b.co,hot\n");
-    let o = trailspark(
-        &[
-            "sync",
-            "--config",
-            path_str(&cfg),
-            "--input",
-            path_str(&input),
-        ],
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(code(&o), 2);
+    let o = run_sync(&cfg, &input, &[], &[]).await;
+    assert_exit(&o, 2);
     assert!(
         stderr(&o).contains("lacks the column(s) reasoning, evaluated_at"),
         "{}",
@@ -263,19 +232,8 @@ async fn invalid_lines_are_rejected_naming_the_field_and_the_rest_proceed() {
             r#"{"id":"ok-2","email":"c@d.co","score":"cold","reasoning":"","evaluated_at":"2026-11-28T09:15:00+01:00"}"#, "\n",
         ),
     );
-    let o = trailspark(
-        &[
-            "sync",
-            "--config",
-            path_str(&cfg),
-            "--input",
-            path_str(&input),
-        ],
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let o = run_sync(&cfg, &input, &[], &[]).await;
+    assert_exit(&o, 1);
     let l = lines(&o);
     assert_eq!(l.len(), 6, "one line per input line");
     let outcome = |i: usize| l[i]["outcome"].as_str().unwrap_or("").to_string();
@@ -328,7 +286,7 @@ async fn csv_from_stdin_is_sniffed() {
         Some(csv),
     )
     .await;
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_exit(&o, 1);
     let l = lines(&o);
     assert_eq!(l.len(), 2);
     assert_eq!(l[0]["id"], "c-1");
@@ -383,6 +341,24 @@ pub fn record(org: &sfsim::RunningOrg, id: &str) -> Value {
         .unwrap_or_else(|| panic!("record {id} exists"))
 }
 
+/// A Contact with just a last name and an email; returns its id.
+fn contact(org: &sfsim::RunningOrg, last_name: &str, email: &str) -> String {
+    insert(
+        org,
+        "Contact",
+        serde_json::json!({"LastName": last_name, "Email": email}),
+    )
+}
+
+/// An open Lead of company "X"; returns its id.
+fn lead(org: &sfsim::RunningOrg, last_name: &str, email: &str) -> String {
+    insert(
+        org,
+        "Lead",
+        serde_json::json!({"LastName": last_name, "Company": "X", "Email": email}),
+    )
+}
+
 fn ev(id: &str, email: &str, score: &str, at: &str) -> Value {
     serde_json::json!({"id": id, "email": email, "score": score, "reasoning": format!("reasoning of {id}"), "evaluated_at": at})
 }
@@ -403,15 +379,7 @@ async fn sync(
     let cfg = s.write("config.toml", &org_config(org, destination_extra));
     let text: String = evs.iter().map(|v| format!("{v}\n")).collect();
     let input = s.write("in.jsonl", &text);
-    let mut args = vec![
-        "sync",
-        "--config",
-        path_str(&cfg),
-        "--input",
-        path_str(&input),
-    ];
-    args.extend_from_slice(extra_args);
-    trailspark(&args, &envs(org), None).await
+    run_sync(&cfg, &input, extra_args, &envs(org)).await
 }
 
 const T: &str = "2026-11-28T09:15:00Z";
@@ -440,7 +408,7 @@ async fn updates_the_contact_and_its_account_with_exact_values() {
         "high".into(),
     );
     let o = sync(&org, "", &[e], &[]).await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     let l = lines(&o);
     assert_eq!(l[0]["outcome"], "updated", "{}", l[0]);
     assert_eq!(l[0]["email"], "ada.lovelace@example.com");
@@ -466,18 +434,10 @@ async fn updates_the_contact_and_its_account_with_exact_values() {
 #[tokio::test(flavor = "multi_thread")]
 async fn contact_wins_over_lead() {
     let org = org("").await;
-    let c = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
-    );
-    let l = insert(
-        &org,
-        "Lead",
-        serde_json::json!({"LastName": "A", "Company": "X", "Email": "p@x.com"}),
-    );
+    let c = contact(&org, "A", "p@x.com");
+    let l = lead(&org, "A", "p@x.com");
     let o = sync(&org, "", &[ev("e", "p@x.com", "warm", T)], &[]).await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "warm");
     assert_eq!(record(&org, &l)["TrailSpark_Score__c"], Value::Null);
 }
@@ -485,16 +445,8 @@ async fn contact_wins_over_lead() {
 #[tokio::test(flavor = "multi_thread")]
 async fn person_match_both_writes_contact_and_lead() {
     let org = org("").await;
-    let c = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
-    );
-    let l = insert(
-        &org,
-        "Lead",
-        serde_json::json!({"LastName": "A", "Company": "X", "Email": "p@x.com"}),
-    );
+    let c = contact(&org, "A", "p@x.com");
+    let l = lead(&org, "A", "p@x.com");
     let o = sync(
         &org,
         "person_match = \"both\"",
@@ -502,7 +454,7 @@ async fn person_match_both_writes_contact_and_lead() {
         &[],
     )
     .await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "warm");
     assert_eq!(record(&org, &l)["TrailSpark_Score__c"], "warm");
 }
@@ -510,11 +462,7 @@ async fn person_match_both_writes_contact_and_lead() {
 #[tokio::test(flavor = "multi_thread")]
 async fn lead_gets_score_and_lead_propensity_when_no_contact() {
     let org = org("").await;
-    let l = insert(
-        &org,
-        "Lead",
-        serde_json::json!({"LastName": "A", "Company": "X", "Email": "lead@x.com"}),
-    );
+    let l = lead(&org, "A", "lead@x.com");
     let o = sync(
         &org,
         "",
@@ -526,7 +474,7 @@ async fn lead_gets_score_and_lead_propensity_when_no_contact() {
         &[],
     )
     .await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     let r = record(&org, &l);
     assert_eq!(r["TrailSpark_Score__c"], "cold");
     assert_eq!(r["TrailSpark_Propensity__c"], "low_propensity");
@@ -547,7 +495,7 @@ async fn converted_lead_follows_its_contact() {
         serde_json::json!({"LastName": "C", "Company": "Acme", "Email": "old@acme.com", "IsConverted": true, "ConvertedContactId": c, "ConvertedAccountId": acc, "Status": "Closed - Converted"}),
     );
     let o = sync(&org, "", &[ev("e", "old@acme.com", "hot", T)], &[]).await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     let line = &lines(&o)[0];
     assert_eq!(line["writes"][0]["id"], c.as_str(), "{line}");
     assert_eq!(line["warnings"][0]["code"], "converted_lead_followed");
@@ -558,16 +506,8 @@ async fn converted_lead_follows_its_contact() {
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicates_all_most_recent_and_skip() {
     let org = org("").await;
-    let l1 = insert(
-        &org,
-        "Lead",
-        serde_json::json!({"LastName": "A", "Company": "X", "Email": "dup@x.com"}),
-    );
-    let l2 = insert(
-        &org,
-        "Lead",
-        serde_json::json!({"LastName": "B", "Company": "X", "Email": "DUP@x.com"}),
-    );
+    let l1 = lead(&org, "A", "dup@x.com");
+    let l2 = lead(&org, "B", "DUP@x.com");
     // skip: nothing written, skipped with the ids.
     let o = sync(
         &org,
@@ -578,7 +518,7 @@ async fn duplicates_all_most_recent_and_skip() {
     .await;
     let line = &lines(&o)[0];
     assert_eq!(
-        (line["outcome"].as_str(), line["reason"].as_str()),
+        outcome_reason(line),
         (Some("skipped"), Some("duplicate_match")),
         "{line}"
     );
@@ -596,7 +536,7 @@ async fn duplicates_all_most_recent_and_skip() {
         &[],
     )
     .await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     assert_eq!(record(&org, &l1)["TrailSpark_Score__c"], "warm");
     assert_eq!(record(&org, &l2)["TrailSpark_Score__c"], Value::Null);
     // all: both, with a duplicate_match warning.
@@ -627,11 +567,7 @@ async fn one_account_write_per_batch_with_the_newest_propensity() {
         "Contact",
         serde_json::json!({"LastName": "B", "Email": "b@acme.com", "AccountId": acc}),
     );
-    let loner = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "L", "Email": "loner@x.com"}),
-    );
+    let loner = contact(&org, "L", "loner@x.com");
     let evs = [
         with(
             ev("e1", "a@acme.com", "hot", "2026-11-28T10:00:00Z"),
@@ -651,7 +587,7 @@ async fn one_account_write_per_batch_with_the_newest_propensity() {
     ];
     org.control().clear_calls();
     let o = sync(&org, "", &evs, &[]).await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     assert_eq!(
         record(&org, &acc)["TrailSpark_Propensity__c"],
         "high_propensity"
@@ -690,11 +626,11 @@ async fn creates_a_lead_only_for_selected_score_levels() {
         &[],
     )
     .await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     let l = lines(&o);
     assert_eq!(l[0]["outcome"], "created", "{}", l[0]);
     assert_eq!(
-        (l[1]["outcome"].as_str(), l[1]["reason"].as_str()),
+        outcome_reason(&l[1]),
         (Some("skipped"), Some("score_not_selected_for_creation"))
     );
     let id = l[0]["writes"][0]["id"].as_str().expect("new id");
@@ -752,7 +688,7 @@ async fn creates_a_contact_under_the_account_of_the_email_domain_else_a_lead() {
         ev("l", "bob@unknown-domain.io", "hot", T),
     ];
     let o = sync(&org, cfg, &evs, &[]).await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     let l = lines(&o);
     assert_eq!(l[0]["writes"][0]["object"], "Contact", "{}", l[0]);
     let c = record(&org, l[0]["writes"][0]["id"].as_str().expect("id"));
@@ -769,11 +705,7 @@ async fn creates_a_contact_under_the_account_of_the_email_domain_else_a_lead() {
 #[tokio::test(flavor = "multi_thread")]
 async fn newest_evaluation_in_the_file_wins() {
     let org = org("").await;
-    let c = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
-    );
+    let c = contact(&org, "A", "p@x.com");
     let evs = [
         ev("old", "p@x.com", "cold", "2026-11-28T08:00:00Z"),
         ev("new", "P@X.com", "hot", "2026-11-28T09:00:00Z"),
@@ -781,7 +713,7 @@ async fn newest_evaluation_in_the_file_wins() {
     let o = sync(&org, "", &evs, &[]).await;
     let l = lines(&o);
     assert_eq!(
-        (l[0]["outcome"].as_str(), l[0]["reason"].as_str()),
+        outcome_reason(&l[0]),
         (Some("superseded"), Some("newer_evaluation_in_batch"))
     );
     assert_eq!(l[1]["outcome"], "updated");
@@ -797,10 +729,10 @@ async fn newer_evaluation_already_in_salesforce_wins() {
         serde_json::json!({"LastName": "A", "Email": "p@x.com", "TrailSpark_Score__c": "cold", "TrailSpark_Evaluation_Date__c": "2026-12-01T00:00:00.000+0000"}),
     );
     let o = sync(&org, "", &[ev("e", "p@x.com", "hot", T)], &[]).await;
-    assert_eq!(code(&o), 0);
+    assert_exit(&o, 0);
     let l = lines(&o);
     assert_eq!(
-        (l[0]["outcome"].as_str(), l[0]["reason"].as_str()),
+        outcome_reason(&l[0]),
         (Some("superseded"), Some("newer_evaluation_in_salesforce"))
     );
     assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "cold");
@@ -809,11 +741,7 @@ async fn newer_evaluation_already_in_salesforce_wins() {
 #[tokio::test(flavor = "multi_thread")]
 async fn resending_is_unchanged_and_writes_nothing() {
     let org = org("").await;
-    let c = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
-    );
+    let c = contact(&org, "A", "p@x.com");
     let e = ev("e", "p@x.com", "hot", "2026-11-28T10:15:00+01:00");
     let o = sync(&org, "", std::slice::from_ref(&e), &[]).await;
     assert_eq!(lines(&o)[0]["outcome"], "updated");
@@ -840,13 +768,9 @@ async fn resending_is_unchanged_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_writes_nothing() {
     let org = org("").await;
-    let c = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
-    );
+    let c = contact(&org, "A", "p@x.com");
     let o = sync(&org, "", &[ev("e", "p@x.com", "hot", T)], &["--dry-run"]).await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     let l = lines(&o);
     assert_eq!(l[0]["outcome"], "updated");
     assert_eq!(l[0]["dry_run"], true);
@@ -857,11 +781,7 @@ async fn dry_run_writes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reasoning_is_cut_to_the_field_length_with_a_warning() {
     let org = org("[[fields]]\nobject = \"Contact\"\nname = \"TrailSpark_Reasoning__c\"\ntype = \"textarea\"\nlength = 300\n").await;
-    let c = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
-    );
+    let c = contact(&org, "A", "p@x.com");
     let long = "x".repeat(500);
     let o = sync(
         &org,
@@ -870,7 +790,7 @@ async fn reasoning_is_cut_to_the_field_length_with_a_warning() {
         &[],
     )
     .await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     let l = lines(&o);
     assert_eq!(
         l[0]["warnings"][0],
@@ -887,16 +807,8 @@ async fn reasoning_is_cut_to_the_field_length_with_a_warning() {
 #[tokio::test(flavor = "multi_thread")]
 async fn emails_with_quotes_are_matched_and_escaped_safely() {
     let org = org("").await;
-    let c = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "O'Brien", "Email": "o'brien@example.com"}),
-    );
-    let other = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "X", "Email": "x@example.com"}),
-    );
+    let c = contact(&org, "O'Brien", "o'brien@example.com");
+    let other = contact(&org, "X", "x@example.com");
     // A quote that would end the literal, then an injection attempt.
     let evil = r#""x@example.com') OR (Email != '"@example.com"#;
     // A quoted local part with a backslash escape: the SOQL literal must double it.
@@ -924,11 +836,7 @@ async fn emails_with_quotes_are_matched_and_escaped_safely() {
 #[tokio::test(flavor = "multi_thread")]
 async fn destination_disabled_makes_no_api_call() {
     let org = org("").await;
-    insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
-    );
+    contact(&org, "A", "p@x.com");
     org.control().clear_calls();
     let o = sync(
         &org,
@@ -937,7 +845,7 @@ async fn destination_disabled_makes_no_api_call() {
         &[],
     )
     .await;
-    assert_eq!(code(&o), 0);
+    assert_exit(&o, 0);
     assert_eq!(lines(&o)[0]["reason"], "destination_disabled");
     assert_eq!(org.control().api_calls_counted(), 0);
 }
@@ -945,32 +853,17 @@ async fn destination_disabled_makes_no_api_call() {
 #[tokio::test(flavor = "multi_thread")]
 async fn object_not_mapped_is_skipped() {
     let org = org("").await;
-    insert(
-        &org,
-        "Lead",
-        serde_json::json!({"LastName": "A", "Company": "X", "Email": "p@x.com"}),
-    );
+    lead(&org, "A", "p@x.com");
     let s = Scratch::new("notmapped");
     let text = org_config(&org, "")
         .replace("[destinations.salesforce.lead]\nscore_field = \"TrailSpark_Score__c\"\nevaluation_date_field = \"TrailSpark_Evaluation_Date__c\"\nreasoning_field = \"TrailSpark_Reasoning__c\"\n", "")
         .replace("lead_field = \"TrailSpark_Propensity__c\"\n", "");
     let cfg = s.write("c.toml", &text);
     let input = s.write("in.jsonl", &format!("{}\n", ev("e", "p@x.com", "hot", T)));
-    let o = trailspark(
-        &[
-            "sync",
-            "--config",
-            path_str(&cfg),
-            "--input",
-            path_str(&input),
-        ],
-        &envs(&org),
-        None,
-    )
-    .await;
+    let o = run_sync(&cfg, &input, &[], &envs(&org)).await;
     let l = lines(&o);
     assert_eq!(
-        (l[0]["outcome"].as_str(), l[0]["reason"].as_str()),
+        outcome_reason(&l[0]),
         (Some("skipped"), Some("object_not_mapped")),
         "{}",
         stderr(&o)
@@ -983,16 +876,8 @@ async fn validation_rule_failure_is_reported_with_its_message_and_exit_1() {
         "[[validation_rules]]\nname = \"No_Cold\"\nobject = \"Lead\"\nmessage = \"Cold leads are not allowed\"\nerror_field = \"TrailSpark_Score__c\"\ncondition = { kind = \"equals\", field = \"TrailSpark_Score__c\", value = \"cold\" }\n",
     )
     .await;
-    insert(
-        &org,
-        "Lead",
-        serde_json::json!({"LastName": "A", "Company": "X", "Email": "cold@x.com"}),
-    );
-    insert(
-        &org,
-        "Lead",
-        serde_json::json!({"LastName": "B", "Company": "X", "Email": "hot@x.com"}),
-    );
+    lead(&org, "A", "cold@x.com");
+    lead(&org, "B", "hot@x.com");
     let o = sync(
         &org,
         "",
@@ -1003,7 +888,7 @@ async fn validation_rule_failure_is_reported_with_its_message_and_exit_1() {
         &[],
     )
     .await;
-    assert_eq!(code(&o), 1);
+    assert_exit(&o, 1);
     let l = lines(&o);
     assert_eq!(l[0]["outcome"], "failed");
     assert_eq!(l[0]["error"]["code"], "FIELD_CUSTOM_VALIDATION_EXCEPTION");
@@ -1022,11 +907,7 @@ async fn validation_rule_failure_is_reported_with_its_message_and_exit_1() {
 async fn duplicate_rule_blocks_a_create_and_allow_duplicate_save_passes_an_alert_rule() {
     let block = "[[duplicate_rules]]\nname = \"Lead_Block\"\nobject = \"Lead\"\nfield = \"LastName\"\naction = \"block\"\n";
     let org_b = org(block).await;
-    let existing = insert(
-        &org_b,
-        "Lead",
-        serde_json::json!({"LastName": "[not provided]", "Company": "X", "Email": "someone@else.com"}),
-    );
+    let existing = lead(&org_b, "[not provided]", "someone@else.com");
     let cfg = "[destinations.salesforce.create_records]\nenabled = true";
     let o = sync(&org_b, cfg, &[ev("d", "new@x.com", "hot", T)], &[]).await;
     assert_eq!(code(&o), 1, "{}", stdout(&o));
@@ -1047,11 +928,7 @@ async fn duplicate_rule_blocks_a_create_and_allow_duplicate_save_passes_an_alert
 
     let alert = block.replace("\"block\"", "\"alert\"");
     let org_a = org(&alert).await;
-    insert(
-        &org_a,
-        "Lead",
-        serde_json::json!({"LastName": "[not provided]", "Company": "X", "Email": "someone@else.com"}),
-    );
+    lead(&org_a, "[not provided]", "someone@else.com");
     let o = sync(
         &org_a,
         &format!("allow_duplicate_save = true\n{cfg}"),
@@ -1065,14 +942,10 @@ async fn duplicate_rule_blocks_a_create_and_allow_duplicate_save_passes_an_alert
 #[tokio::test(flavor = "multi_thread")]
 async fn locked_record_fails_as_transient() {
     let org = org("").await;
-    let c = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
-    );
+    let c = contact(&org, "A", "p@x.com");
     org.control().lock_records(&[c.as_str()], None);
     let o = sync(&org, "", &[ev("e", "p@x.com", "hot", T)], &[]).await;
-    assert_eq!(code(&o), 1);
+    assert_exit(&o, 1);
     let l = lines(&o);
     assert_eq!(l[0]["error"]["code"], "UNABLE_TO_LOCK_ROW", "{}", l[0]);
     assert_eq!(l[0]["error"]["transient"], true);
@@ -1088,19 +961,8 @@ async fn authentication_failure_exits_2() {
         ("SF_RT", "revoked-or-wrong".to_string()),
         ("SF_CS", org.client_secret().to_string()),
     ];
-    let o = trailspark(
-        &[
-            "sync",
-            "--config",
-            path_str(&cfg),
-            "--input",
-            path_str(&input),
-        ],
-        &env,
-        None,
-    )
-    .await;
-    assert_eq!(code(&o), 2);
+    let o = run_sync(&cfg, &input, &[], &env).await;
+    assert_exit(&o, 2);
     assert!(
         stderr(&o).contains("integrations.sim: cannot sign in to Salesforce"),
         "{}",
@@ -1116,11 +978,7 @@ async fn authentication_failure_exits_2() {
 #[tokio::test(flavor = "multi_thread")]
 async fn csv_file_is_delivered() {
     let org = org("").await;
-    let c = insert(
-        &org,
-        "Contact",
-        serde_json::json!({"LastName": "A", "Email": "p@x.com"}),
-    );
+    let c = contact(&org, "A", "p@x.com");
     let s = Scratch::new("csv");
     let cfg = s.write("c.toml", &org_config(&org, ""));
     let input = s.write(
@@ -1128,21 +986,8 @@ async fn csv_file_is_delivered() {
         "id,email,score,reasoning,evaluated_at,propensity,first_name,last_name,company,title\nc1,P@x.com,Warm,\"multi-line\nreasoning, with comma\",2026-11-28T09:15:00Z,,,,,\n",
     );
     let out = s.0.join("report.jsonl");
-    let o = trailspark(
-        &[
-            "sync",
-            "--config",
-            path_str(&cfg),
-            "--input",
-            path_str(&input),
-            "--output",
-            path_str(&out),
-        ],
-        &envs(&org),
-        None,
-    )
-    .await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run_sync(&cfg, &input, &["--output", path_str(&out)], &envs(&org)).await;
+    assert_exit(&o, 0);
     let report = std::fs::read_to_string(&out).expect("report written");
     assert!(report.contains("\"outcome\":\"updated\""), "{report}");
     assert_eq!(
@@ -1166,7 +1011,7 @@ async fn a_large_file_is_batched_in_input_order_with_few_api_calls() {
         .map(|i| ev(&format!("e{i}"), &format!("p{i}@x.com"), "hot", T))
         .collect();
     let o = sync(&org, "", &evs, &["--batch-size", "150"]).await;
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_exit(&o, 0);
     let l = lines(&o);
     assert_eq!(l.len(), 300);
     assert!(
@@ -1196,7 +1041,7 @@ async fn delivery_pauses_when_daily_api_usage_passes_the_share() {
         .map(|i| ev(&format!("e{i}"), &format!("p{i}@x.com"), "hot", T))
         .collect();
     let o = sync(&org, "", &evs, &["--batch-size", "1"]).await;
-    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_exit(&o, 1);
     let l = lines(&o);
     // The first batch learns the usage from Salesforce's answers; the rest wait.
     assert_eq!(l[0]["outcome"], "updated", "{}", l[0]);
