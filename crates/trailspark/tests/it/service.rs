@@ -208,6 +208,11 @@ impl Service {
         .await
     }
 
+    /// Posts one evaluation or a batch to the ingest endpoint.
+    pub async fn ingest(&self, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.post("/api/v1/evaluations", token, body).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.send(reqwest::Method::GET, path, Some(token), None)
             .await
@@ -237,6 +242,36 @@ impl Service {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Polls until the evaluation's salesforce delivery is in `state`.
+    pub async fn wait_state(&self, token: &str, id: &str, timeout: Duration, state: &str) -> Value {
+        self.wait_delivery(token, id, timeout, |d| d["state"] == state)
+            .await
+    }
+
+    /// Polls until the evaluation's salesforce delivery has `outcome`.
+    pub async fn wait_outcome(
+        &self,
+        token: &str,
+        id: &str,
+        timeout: Duration,
+        outcome: &str,
+    ) -> Value {
+        self.wait_delivery(token, id, timeout, |d| d["outcome"] == outcome)
+            .await
+    }
+
+    /// The `/metrics` exposition text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
     }
 
     /// Every delivery in the log (follows cursors).
@@ -371,6 +406,16 @@ pub async fn setup(tag: &str, o: Opts) -> Setup {
     setup_with(scratch, org, &db, o).await
 }
 
+/// The same on a fresh PostgreSQL schema; None (with a note) when PostgreSQL is not
+/// configured, so the PostgreSQL variants skip.
+pub async fn setup_postgres(tag: &str, o: Opts) -> Option<Setup> {
+    let Some(db) = postgres_url() else {
+        eprintln!("{POSTGRES_URL_VAR} is not set: skipping the PostgreSQL variant");
+        return None;
+    };
+    Some(setup_with(Scratch::new(tag), org().await, &db, o).await)
+}
+
 pub async fn setup_with(scratch: Scratch, org: sfsim::RunningOrg, db: &str, o: Opts) -> Setup {
     let config = write_config(&scratch, "config.toml", &org, db, &o);
     let owner = create_token(&config, "owner", &["--role", "owner"]).await;
@@ -394,20 +439,9 @@ async fn ingest_is_written_in_the_org_and_reported() {
 
 #[tokio::test]
 async fn ingest_is_written_in_the_org_and_reported_on_postgres() {
-    let Some(db) = postgres_url() else {
-        eprintln!("{POSTGRES_URL_VAR} is not set: skipping the PostgreSQL variant");
-        return;
-    };
-    ingest_case(
-        setup_with(
-            Scratch::new("svc-ingest-pg"),
-            org().await,
-            &db,
-            Opts::default(),
-        )
-        .await,
-    )
-    .await;
+    if let Some(t) = setup_postgres("svc-ingest-pg", Opts::default()).await {
+        ingest_case(t).await;
+    }
 }
 
 async fn ingest_case(t: Setup) {
@@ -415,11 +449,7 @@ async fn ingest_case(t: Setup) {
     let started = Instant::now();
     let (status, answer) = t
         .svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("ev-1", &email, "hot"),
-        )
+        .ingest(&t.owner, &evaluation("ev-1", &email, "hot"))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(
@@ -428,9 +458,7 @@ async fn ingest_case(t: Setup) {
     );
     let d = t
         .svc
-        .wait_delivery(&t.owner, "ev-1", Duration::from_secs(20), |d| {
-            d["outcome"] == "updated"
-        })
+        .wait_outcome(&t.owner, "ev-1", Duration::from_secs(20), "updated")
         .await;
     let lone_latency = started.elapsed();
     assert_eq!(d["writes"][0]["object"], "Contact");
@@ -465,16 +493,7 @@ async fn ingest_case(t: Setup) {
     assert_eq!(page["items"], json!([]));
 
     // Metrics count it.
-    let text = t
-        .svc
-        .http
-        .get(t.svc.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = t.svc.metrics().await;
     assert!(
         text.contains("trailspark_evaluations_accepted_total 1\n"),
         "{text}"
@@ -516,8 +535,8 @@ async fn same_evaluation_twice_is_one_write_and_other_content_conflicts() {
     let t = setup("svc-idem", Opts::default()).await;
     let email = "new.person.idem@nowhere-corp.example";
     let ev = evaluation("ev-new", email, "hot");
-    let (s1, a1) = t.svc.post("/api/v1/evaluations", &t.owner, &ev).await;
-    let (s2, a2) = t.svc.post("/api/v1/evaluations", &t.owner, &ev).await;
+    let (s1, a1) = t.svc.ingest(&t.owner, &ev).await;
+    let (s2, a2) = t.svc.ingest(&t.owner, &ev).await;
     assert_eq!(s1, StatusCode::ACCEPTED);
     assert_eq!(
         (s2, &a2),
@@ -525,22 +544,17 @@ async fn same_evaluation_twice_is_one_write_and_other_content_conflicts() {
         "the original answer"
     );
     t.svc
-        .wait_delivery(&t.owner, "ev-new", Duration::from_secs(20), |d| {
-            d["outcome"] == "created"
-        })
+        .wait_outcome(&t.owner, "ev-new", Duration::from_secs(20), "created")
         .await;
     // Posted again after delivery: still one Lead.
-    let (s3, _) = t
-        .svc
-        .post("/api/v1/evaluations", &t.owner, &json!([ev]))
-        .await;
+    let (s3, _) = t.svc.ingest(&t.owner, &json!([ev])).await;
     assert_eq!(s3, StatusCode::ACCEPTED);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(leads_with_email(&t.org, email), 1);
 
     let mut other = ev.clone();
     other["score"] = json!("cold");
-    let (s4, err) = t.svc.post("/api/v1/evaluations", &t.owner, &other).await;
+    let (s4, err) = t.svc.ingest(&t.owner, &other).await;
     assert_eq!(s4, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["error"]["code"], "id_conflict");
     let all = t.svc.all_deliveries(&t.owner).await;
@@ -593,10 +607,7 @@ async fn bad_input_gets_the_documented_error_and_stores_nothing() {
     let batch: Vec<Value> = (0..1001)
         .map(|i| evaluation(&format!("b-{i}"), &format!("p{i}@example.com"), "warm"))
         .collect();
-    let (s, v) = t
-        .svc
-        .post("/api/v1/evaluations", &t.owner, &json!(batch))
-        .await;
+    let (s, v) = t.svc.ingest(&t.owner, &json!(batch)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["code"], "batch_too_large");
 
@@ -692,7 +703,7 @@ async fn a_batch_accepts_the_good_items_and_lists_the_bad_by_index() {
         {"id": "bad-1", "email": "not-an-email", "score": "hot", "reasoning": "", "evaluated_at": "2026-11-28T09:15:00Z"},
         {"id": "bad-2", "email": "a@b.example", "score": "scorching", "reasoning": "", "evaluated_at": "2026-11-28T09:15:00"},
     ]);
-    let (s, v) = t.svc.post("/api/v1/evaluations", &t.owner, &batch).await;
+    let (s, v) = t.svc.ingest(&t.owner, &batch).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     assert_eq!(v["accepted"], json!([{"index": 0, "id": "good-1"}]));
     let rejected = v["rejected"].as_array().expect("rejected");
@@ -711,9 +722,7 @@ async fn a_batch_accepts_the_good_items_and_lists_the_bad_by_index() {
         "{v}"
     );
     t.svc
-        .wait_delivery(&t.owner, "good-1", Duration::from_secs(20), |d| {
-            d["outcome"] == "updated"
-        })
+        .wait_outcome(&t.owner, "good-1", Duration::from_secs(20), "updated")
         .await;
     assert_eq!(t.svc.all_deliveries(&t.owner).await.len(), 1);
 }
@@ -725,20 +734,9 @@ async fn transient_trouble_is_retried_until_everything_is_delivered_once() {
 
 #[tokio::test]
 async fn transient_trouble_is_retried_until_everything_is_delivered_once_on_postgres() {
-    let Some(db) = postgres_url() else {
-        eprintln!("{POSTGRES_URL_VAR} is not set: skipping the PostgreSQL variant");
-        return;
-    };
-    faults_case(
-        setup_with(
-            Scratch::new("svc-faults-pg"),
-            org().await,
-            &db,
-            Opts::default(),
-        )
-        .await,
-    )
-    .await;
+    if let Some(t) = setup_postgres("svc-faults-pg", Opts::default()).await {
+        faults_case(t).await;
+    }
 }
 
 async fn faults_case(t: Setup) {
@@ -746,16 +744,10 @@ async fn faults_case(t: Setup) {
     // A first delivery so the client is signed in before the trouble starts.
     let (email0, _) = &people[0];
     t.svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("warmup", email0, "warm"),
-        )
+        .ingest(&t.owner, &evaluation("warmup", email0, "warm"))
         .await;
     t.svc
-        .wait_delivery(&t.owner, "warmup", Duration::from_secs(20), |d| {
-            d["outcome"] == "updated"
-        })
+        .wait_outcome(&t.owner, "warmup", Duration::from_secs(20), "updated")
         .await;
 
     let c = t.org.control();
@@ -775,17 +767,12 @@ async fn faults_case(t: Setup) {
     for (i, e) in new_emails.iter().enumerate() {
         batch.push(evaluation(&format!("n-{i}"), e, "hot"));
     }
-    let (s, v) = t
-        .svc
-        .post("/api/v1/evaluations", &t.owner, &json!(batch))
-        .await;
+    let (s, v) = t.svc.ingest(&t.owner, &json!(batch)).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     for item in &batch {
         let id = item["id"].as_str().expect("id");
         t.svc
-            .wait_delivery(&t.owner, id, Duration::from_secs(60), |d| {
-                d["state"] == "done"
-            })
+            .wait_state(&t.owner, id, Duration::from_secs(60), "done")
             .await;
     }
     for (i, (_, contact_id)) in people[1..].iter().enumerate() {
@@ -813,27 +800,17 @@ async fn the_daily_limit_pauses_delivery_and_raising_it_resumes() {
     let people = contacts(&t.org, 10);
     let c = t.org.control();
     t.svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("first", &people[0].0, "hot"),
-        )
+        .ingest(&t.owner, &evaluation("first", &people[0].0, "hot"))
         .await;
     t.svc
-        .wait_delivery(&t.owner, "first", Duration::from_secs(20), |d| {
-            d["outcome"] == "updated"
-        })
+        .wait_outcome(&t.owner, "first", Duration::from_secs(20), "updated")
         .await;
     // Only a couple of calls left in the org's day.
     c.set_daily_limit(c.api_calls_counted() + 2);
     for (i, (email, _)) in people[1..].iter().enumerate() {
         let (s, _) = t
             .svc
-            .post(
-                "/api/v1/evaluations",
-                &t.owner,
-                &evaluation(&format!("l-{i}"), email, "warm"),
-            )
+            .ingest(&t.owner, &evaluation(&format!("l-{i}"), email, "warm"))
             .await;
         assert_eq!(s, StatusCode::ACCEPTED);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -862,10 +839,8 @@ async fn the_daily_limit_pauses_delivery_and_raising_it_resumes() {
 
     c.set_daily_limit(1_000_000);
     for i in 0..people.len() - 1 {
-        svc.wait_delivery(owner, &format!("l-{i}"), Duration::from_secs(30), |d| {
-            d["outcome"] == "updated"
-        })
-        .await;
+        svc.wait_outcome(owner, &format!("l-{i}"), Duration::from_secs(30), "updated")
+            .await;
     }
     for (_, id) in &people[1..] {
         assert_eq!(
@@ -895,17 +870,11 @@ condition = { kind = "required_when", field = "Title", when_field = "TrailSpark_
     let (email, id) = contacts(&t.org, 1).remove(0);
     c.update(&id, json!({"Title": null})).expect("clear title");
     t.svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("v-1", &email, "hot"),
-        )
+        .ingest(&t.owner, &evaluation("v-1", &email, "hot"))
         .await;
     let d = t
         .svc
-        .wait_delivery(&t.owner, "v-1", Duration::from_secs(20), |d| {
-            d["state"] == "failed"
-        })
+        .wait_state(&t.owner, "v-1", Duration::from_secs(20), "failed")
         .await;
     assert_eq!(d["outcome"], "failed");
     assert_eq!(
@@ -930,16 +899,7 @@ condition = { kind = "required_when", field = "Title", when_field = "TrailSpark_
         d["attempts"], 1,
         "a permanent failure is not retried by itself"
     );
-    let text = t
-        .svc
-        .http
-        .get(t.svc.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = t.svc.metrics().await;
     assert!(
         text.contains(
             "trailspark_delivery_errors_total{code=\"FIELD_CUSTOM_VALIDATION_EXCEPTION\"} 1\n"
@@ -977,9 +937,7 @@ condition = { kind = "required_when", field = "Title", when_field = "TrailSpark_
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     t.svc
-        .wait_delivery(&t.owner, "v-1", Duration::from_secs(20), |d| {
-            d["outcome"] == "updated"
-        })
+        .wait_outcome(&t.owner, "v-1", Duration::from_secs(20), "updated")
         .await;
     assert_eq!(
         c.record(&id).expect("contact")["TrailSpark_Score__c"],
@@ -1015,11 +973,9 @@ async fn kill_9_mid_batch_then_restart_delivers_everything_once() {
 
 #[tokio::test]
 async fn kill_9_mid_batch_then_restart_delivers_everything_once_on_postgres() {
-    let Some(db) = postgres_url() else {
-        eprintln!("{POSTGRES_URL_VAR} is not set: skipping the PostgreSQL variant");
-        return;
-    };
-    kill_case(setup_with(Scratch::new("svc-kill-pg"), org().await, &db, kill_opts()).await).await;
+    if let Some(t) = setup_postgres("svc-kill-pg", kill_opts()).await {
+        kill_case(t).await;
+    }
 }
 
 async fn kill_case(t: Setup) {
@@ -1034,10 +990,7 @@ async fn kill_case(t: Setup) {
         .enumerate()
         .map(|(i, e)| evaluation(&format!("k-{i}"), e, "hot"))
         .collect();
-    let (s, v) = t
-        .svc
-        .post("/api/v1/evaluations", &t.owner, &json!(batch))
-        .await;
+    let (s, v) = t.svc.ingest(&t.owner, &json!(batch)).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     // Wait until the first records are being created, then kill -9.
     eventually(Duration::from_secs(30), "first creates", || async {
@@ -1056,10 +1009,8 @@ async fn kill_case(t: Setup) {
     org.control().set_extra_latency(Duration::ZERO);
     let svc = Service::start(&scratch, &org, &config, &opts, "restart").await;
     for i in 0..emails.len() {
-        svc.wait_delivery(&owner, &format!("k-{i}"), Duration::from_secs(60), |d| {
-            d["state"] == "done"
-        })
-        .await;
+        svc.wait_state(&owner, &format!("k-{i}"), Duration::from_secs(60), "done")
+            .await;
     }
     for e in &emails {
         assert_eq!(leads_with_email(&org, e), 1, "exactly one Lead for {e}");
@@ -1075,17 +1026,11 @@ async fn disabled_destination_records_skipped_and_replay_requeues_the_window() {
     let t = setup("svc-disabled", o).await;
     let (email, _) = contacts(&t.org, 1).remove(0);
     t.svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("d-1", &email, "hot"),
-        )
+        .ingest(&t.owner, &evaluation("d-1", &email, "hot"))
         .await;
     let d = t
         .svc
-        .wait_delivery(&t.owner, "d-1", Duration::from_secs(20), |d| {
-            d["state"] == "done"
-        })
+        .wait_state(&t.owner, "d-1", Duration::from_secs(20), "done")
         .await;
     assert_eq!(
         (d["outcome"].as_str(), d["reason"].as_str()),
@@ -1121,10 +1066,8 @@ async fn disabled_destination_records_skipped_and_replay_requeues_the_window() {
         (StatusCode::ACCEPTED, &json!(1)),
         "{v}"
     );
-    svc.wait_delivery(&owner, "d-1", Duration::from_secs(20), |d| {
-        d["outcome"] == "updated"
-    })
-    .await;
+    svc.wait_outcome(&owner, "d-1", Duration::from_secs(20), "updated")
+        .await;
     let (s, v) = svc
         .post(
             "/api/v1/destinations/salesforce/replay",
@@ -1137,18 +1080,14 @@ async fn disabled_destination_records_skipped_and_replay_requeues_the_window() {
 
 #[tokio::test]
 async fn postgres_two_worker_processes_one_killed_deliver_everything_once() {
-    let Some(db) = postgres_url() else {
-        eprintln!("{POSTGRES_URL_VAR} is not set: skipping the PostgreSQL variant");
-        return;
-    };
-    let scratch = Scratch::new("svc-pg");
-    let org = org().await;
     let o = Opts {
         args: vec!["--api-only".into()],
         worker_extra: "linger_ms = 20\nbatch_size = 20\nconcurrency = 2\n".into(),
         ..Opts::default()
     };
-    let t = setup_with(scratch, org, &db, o.clone()).await;
+    let Some(t) = setup_postgres("svc-pg", o.clone()).await else {
+        return;
+    };
     let workers = Opts {
         args: vec!["--workers-only".into()],
         ..o
@@ -1166,10 +1105,7 @@ async fn postgres_two_worker_processes_one_killed_deliver_everything_once() {
         .enumerate()
         .map(|(i, e)| evaluation(&format!("p-{i}"), e, "hot"))
         .collect();
-    let (s, v) = t
-        .svc
-        .post("/api/v1/evaluations", &t.owner, &json!(batch))
-        .await;
+    let (s, v) = t.svc.ingest(&t.owner, &json!(batch)).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     eventually(Duration::from_secs(30), "first creates", || async {
         emails.iter().any(|e| leads_with_email(&t.org, e) > 0)
@@ -1180,9 +1116,7 @@ async fn postgres_two_worker_processes_one_killed_deliver_everything_once() {
     t.org.control().set_extra_latency(Duration::ZERO);
     for i in 0..emails.len() {
         t.svc
-            .wait_delivery(&t.owner, &format!("p-{i}"), Duration::from_secs(90), |d| {
-                d["state"] == "done"
-            })
+            .wait_state(&t.owner, &format!("p-{i}"), Duration::from_secs(90), "done")
             .await;
     }
     for e in &emails {
@@ -1197,33 +1131,25 @@ async fn postgres_two_worker_processes_one_killed_deliver_everything_once() {
     drop(w2);
 }
 
-/// Waits until the evaluation's delivery is leased by a worker.
-async fn wait_leased(svc: &Service, token: &str, id: &str) {
-    svc.wait_delivery(token, id, Duration::from_secs(20), |d| {
-        d["state"] == "leased"
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn shutdown_releases_a_batch_that_outlives_the_grace_period() {
-    let mut o = Opts::default();
     // A lease long enough that only a release (not an expiry) explains a quick redelivery.
-    o.env = vec![
-        ("TRAILSPARK_LEASE_MS".into(), "30000".into()),
-        ("TRAILSPARK_SHUTDOWN_GRACE_MS".into(), "300".into()),
-    ];
+    let o = Opts {
+        env: vec![
+            ("TRAILSPARK_LEASE_MS".into(), "30000".into()),
+            ("TRAILSPARK_SHUTDOWN_GRACE_MS".into(), "300".into()),
+        ],
+        ..Opts::default()
+    };
     let t = setup("svc-release", o).await;
     let (email, _) = contacts(&t.org, 1).remove(0);
     t.org.control().set_extra_latency(Duration::from_secs(4));
     t.svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("r-1", &email, "warm"),
-        )
+        .ingest(&t.owner, &evaluation("r-1", &email, "warm"))
         .await;
-    wait_leased(&t.svc, &t.owner, "r-1").await;
+    t.svc
+        .wait_state(&t.owner, "r-1", Duration::from_secs(20), "leased")
+        .await;
     let Setup {
         scratch,
         org,
@@ -1241,9 +1167,7 @@ async fn shutdown_releases_a_batch_that_outlives_the_grace_period() {
     org.control().set_extra_latency(Duration::ZERO);
     let svc = Service::start(&scratch, &org, &config, &opts, "after-release").await;
     let d = svc
-        .wait_delivery(&owner, "r-1", Duration::from_secs(10), |d| {
-            d["state"] == "done"
-        })
+        .wait_state(&owner, "r-1", Duration::from_secs(10), "done")
         .await;
     assert!(
         matches!(d["outcome"].as_str(), Some("updated" | "unchanged")),
@@ -1254,34 +1178,31 @@ async fn shutdown_releases_a_batch_that_outlives_the_grace_period() {
 
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_batch_finish() {
-    let mut o = Opts::default();
-    o.env = vec![("TRAILSPARK_SHUTDOWN_GRACE_MS".into(), "15000".into())];
+    let o = Opts {
+        env: vec![("TRAILSPARK_SHUTDOWN_GRACE_MS".into(), "15000".into())],
+        ..Opts::default()
+    };
     let t = setup("svc-drain", o).await;
     let (email, id) = contacts(&t.org, 1).remove(0);
     // Sign in and describe first, so the slow calls below are the batch's own.
     t.svc
-        .post(
-            "/api/v1/evaluations",
+        .ingest(
             &t.owner,
             &evaluation("warm", &contacts(&t.org, 2)[1].0, "warm"),
         )
         .await;
     t.svc
-        .wait_delivery(&t.owner, "warm", Duration::from_secs(20), |d| {
-            d["state"] == "done"
-        })
+        .wait_state(&t.owner, "warm", Duration::from_secs(20), "done")
         .await;
     t.org
         .control()
         .set_extra_latency(Duration::from_millis(800));
     t.svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("f-1", &email, "hot"),
-        )
+        .ingest(&t.owner, &evaluation("f-1", &email, "hot"))
         .await;
-    wait_leased(&t.svc, &t.owner, "f-1").await;
+    t.svc
+        .wait_state(&t.owner, "f-1", Duration::from_secs(20), "leased")
+        .await;
     let Setup {
         scratch,
         org,
@@ -1306,22 +1227,18 @@ async fn shutdown_lets_an_in_flight_batch_finish() {
 
 #[tokio::test]
 async fn long_batches_keep_their_lease() {
-    let mut o = Opts::default();
-    o.env = vec![("TRAILSPARK_LEASE_MS".into(), "600".into())];
+    let o = Opts {
+        env: vec![("TRAILSPARK_LEASE_MS".into(), "600".into())],
+        ..Opts::default()
+    };
     let t = setup("svc-extend", o).await;
     let people = contacts(&t.org, 2);
     let c = t.org.control();
     t.svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("e-0", &people[0].0, "warm"),
-        )
+        .ingest(&t.owner, &evaluation("e-0", &people[0].0, "warm"))
         .await;
     t.svc
-        .wait_delivery(&t.owner, "e-0", Duration::from_secs(20), |d| {
-            d["state"] == "done"
-        })
+        .wait_state(&t.owner, "e-0", Duration::from_secs(20), "done")
         .await;
     let data_calls = |c: &sfsim::Control| {
         c.calls()
@@ -1334,17 +1251,11 @@ async fn long_batches_keep_their_lease() {
     // batch loop would take the delivery over and call Salesforce again.
     c.set_extra_latency(Duration::from_millis(1500));
     t.svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("e-1", &people[1].0, "hot"),
-        )
+        .ingest(&t.owner, &evaluation("e-1", &people[1].0, "hot"))
         .await;
     let d = t
         .svc
-        .wait_delivery(&t.owner, "e-1", Duration::from_secs(30), |d| {
-            d["state"] == "done"
-        })
+        .wait_state(&t.owner, "e-1", Duration::from_secs(30), "done")
         .await;
     assert_eq!(d["outcome"], "updated");
     let after = data_calls(c);
@@ -1399,16 +1310,9 @@ async fn environment_overrides_listen_and_database() {
     )
     .await;
     let (email, _) = contacts(&org, 1).remove(0);
-    svc.post(
-        "/api/v1/evaluations",
-        &owner,
-        &evaluation("j-1", &email, "hot"),
-    )
-    .await;
-    svc.wait_delivery(&owner, "j-1", Duration::from_secs(20), |d| {
-        d["state"] == "done"
-    })
-    .await;
+    svc.ingest(&owner, &evaluation("j-1", &email, "hot")).await;
+    svc.wait_state(&owner, "j-1", Duration::from_secs(20), "done")
+        .await;
     let log = read(&svc.log);
     assert!(log.lines().count() > 2, "{log}");
     for line in log.lines() {
@@ -1464,11 +1368,7 @@ async fn an_org_that_refuses_sign_in_shows_in_integrations_and_nothing_is_lost()
     let (email, _) = contacts(&t.org, 1).remove(0);
     let (s, _) = t
         .svc
-        .post(
-            "/api/v1/evaluations",
-            &t.owner,
-            &evaluation("s-1", &email, "hot"),
-        )
+        .ingest(&t.owner, &evaluation("s-1", &email, "hot"))
         .await;
     assert_eq!(
         s,
@@ -1510,10 +1410,7 @@ async fn a_flood_leaves_in_full_batches() {
             )
         })
         .collect();
-    let (s, v) = t
-        .svc
-        .post("/api/v1/evaluations", &t.owner, &json!(batch))
-        .await;
+    let (s, v) = t.svc.ingest(&t.owner, &json!(batch)).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let (svc, owner) = (&t.svc, &t.owner);
     eventually(
