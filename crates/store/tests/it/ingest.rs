@@ -126,10 +126,6 @@ async fn payloads_are_kept_exactly_even_with_nul_characters(h: Harness) {
     h.store.ingest(vec![e.clone()]).await.unwrap();
     let got = h.store.get_evaluation("ev-nul").await.unwrap().unwrap();
     assert_eq!(got.evaluation.payload, e.payload);
-    let leased = h
-        .store
-        .lease_batch("salesforce", 1, std::time::Duration::from_secs(30), "w")
-        .await
-        .unwrap();
+    let leased = h.lease(1, "w").await;
     assert_eq!(leased[0].payload, e.payload);
 }

@@ -7,9 +7,7 @@ use domain::Outcome;
 use serde_json::json;
 use store::{CompleteStatus, DeliveryResult, DeliveryState, Disposition, RetryPolicy, Store};
 
-use crate::support::{Harness, both_backends, eval, seed};
-
-const LEASE: Duration = Duration::from_secs(30);
+use crate::support::{Harness, LEASE, both_backends, eval, seed};
 
 fn done(id: store::DeliveryId, worker: &str, outcome: Outcome) -> DeliveryResult {
     DeliveryResult {
@@ -80,55 +78,27 @@ async fn lease_takes_the_oldest_due_first_and_returns_payloads(h: Harness) {
     other.destinations = vec!["elsewhere".into()];
     h.store.ingest(vec![other]).await.unwrap();
 
-    let first = h
-        .store
-        .lease_batch("salesforce", 1, LEASE, "w")
-        .await
-        .unwrap();
+    let first = h.lease(1, "w").await;
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].evaluation_id, "ev-a");
     assert_eq!(first[0].destination, "salesforce");
     assert_eq!(first[0].attempts, 0);
     assert_eq!(first[0].lease_expires_at, h.now() + LEASE);
     assert_eq!(first[0].payload, eval("ev-a", 1).payload);
-    let rest = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let rest = h.lease(10, "w").await;
     let ids: Vec<&str> = rest.iter().map(|l| l.evaluation_id.as_str()).collect();
     assert_eq!(ids, ["ev-b"], "other destinations are not leased");
-    assert!(
-        h.store
-            .lease_batch("salesforce", 0, LEASE, "w")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(h.lease(0, "w").await.is_empty());
 }
 
 async fn expired_lease_is_taken_over_and_the_stale_owner_cannot_complete(h: Harness) {
     h.store.ingest(vec![eval("ev-1", 1)]).await.unwrap();
-    let a = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "old")
-        .await
-        .unwrap();
+    let a = h.lease(10, "old").await;
     assert_eq!(a.len(), 1);
-    assert!(
-        h.store
-            .lease_batch("salesforce", 10, LEASE, "new")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(h.lease(10, "new").await.is_empty());
 
     h.advance(LEASE + Duration::from_secs(1));
-    let b = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "new")
-        .await
-        .unwrap();
+    let b = h.lease(10, "new").await;
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].id, a[0].id);
 
@@ -169,20 +139,12 @@ async fn expired_lease_is_taken_over_and_the_stale_owner_cannot_complete(h: Harn
 
 async fn release_makes_deliveries_due_again(h: Harness) {
     seed(h.store.as_ref(), 3).await;
-    let leased = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(10, "w").await;
     assert_eq!(leased.len(), 3);
     let ids: Vec<_> = leased.iter().map(|l| l.id).collect();
     assert_eq!(h.store.release(&ids[..2], "someone-else").await.unwrap(), 0);
     assert_eq!(h.store.release(&ids[..2], "w").await.unwrap(), 2);
-    let again = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w2")
-        .await
-        .unwrap();
+    let again = h.lease(10, "w2").await;
     let again: Vec<_> = again.iter().map(|l| l.id).collect();
     assert_eq!(again, ids[..2]);
     assert_eq!(h.store.release(&[], "w").await.unwrap(), 0);
@@ -190,11 +152,7 @@ async fn release_makes_deliveries_due_again(h: Harness) {
 
 async fn extend_lease_keeps_others_away(h: Harness) {
     seed(h.store.as_ref(), 1).await;
-    let leased = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(10, "w").await;
     h.advance(LEASE - Duration::from_secs(1));
     assert_eq!(
         h.store
@@ -204,31 +162,14 @@ async fn extend_lease_keeps_others_away(h: Harness) {
         1
     );
     h.advance(Duration::from_secs(2));
-    assert!(
-        h.store
-            .lease_batch("salesforce", 10, LEASE, "w2")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(h.lease(10, "w2").await.is_empty());
     h.advance(LEASE);
-    assert_eq!(
-        h.store
-            .lease_batch("salesforce", 10, LEASE, "w2")
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(h.lease(10, "w2").await.len(), 1);
 }
 
 async fn final_outcomes_end_the_delivery(h: Harness) {
     seed(h.store.as_ref(), 2).await;
-    let leased = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(10, "w").await;
     let policy = RetryPolicy::default();
     let st = h
         .store
@@ -255,13 +196,7 @@ async fn final_outcomes_end_the_delivery(h: Harness) {
     assert_eq!(d.last_report, Some(json!({"outcome": "failed"})));
     assert!(d.lease_owner.is_none());
     h.advance(Duration::from_secs(3600));
-    assert!(
-        h.store
-            .lease_batch("salesforce", 10, LEASE, "w")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(h.lease(10, "w").await.is_empty());
     let log = h
         .store
         .evaluation_log(&leased[0].evaluation_id)
@@ -276,11 +211,7 @@ async fn final_outcomes_end_the_delivery(h: Harness) {
 
 async fn complete_applies_each_lease_once(h: Harness) {
     seed(h.store.as_ref(), 2).await;
-    let leased = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(10, "w").await;
     let policy = RetryPolicy::default();
     let st = h
         .store
@@ -321,11 +252,7 @@ async fn complete_applies_each_lease_once(h: Harness) {
 
 async fn large_batches_complete_in_one_call(h: Harness) {
     seed(h.store.as_ref(), 1200).await;
-    let leased = h
-        .store
-        .lease_batch("salesforce", 1200, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(1200, "w").await;
     assert_eq!(leased.len(), 1200);
     let results = leased
         .iter()

@@ -69,11 +69,7 @@ async fn filters_narrow_the_listing(h: Harness) {
     other.destinations = vec!["elsewhere".into()];
     h.store.ingest(vec![other]).await.unwrap();
     h.advance(Duration::from_secs(10));
-    let leased = h
-        .store
-        .lease_batch("salesforce", 1, Duration::from_secs(30), "w")
-        .await
-        .unwrap();
+    let leased = h.lease(1, "w").await;
     let done = DeliveryResult {
         id: leased[0].id,
         worker: "w".into(),

@@ -10,9 +10,7 @@ use store::{
 };
 
 use crate::lease::delivery;
-use crate::support::{Harness, T0, both_backends, eval, eval_at, seed};
-
-const LEASE: Duration = Duration::from_secs(30);
+use crate::support::{Harness, LEASE, T0, both_backends, eval, eval_at, seed};
 
 fn result(id: store::DeliveryId, disposition: Disposition) -> DeliveryResult {
     DeliveryResult {
@@ -41,11 +39,7 @@ async fn transient_failures_back_off_then_fail_after_max_attempts(h: Harness) {
     };
     let mut expected_max_delay = [Duration::from_secs(10), Duration::from_secs(15)].into_iter();
     for attempt in 1..=3u32 {
-        let leased = h
-            .store
-            .lease_batch("salesforce", 10, LEASE, "w")
-            .await
-            .unwrap();
+        let leased = h.lease(10, "w").await;
         assert_eq!(leased.len(), 1, "attempt {attempt} is due");
         assert_eq!(leased[0].attempts, attempt - 1);
         let st = h
@@ -66,13 +60,7 @@ async fn transient_failures_back_off_then_fail_after_max_attempts(h: Harness) {
             );
             // Not due before its time...
             h.advance(Duration::try_from(wait).unwrap() - Duration::from_millis(1));
-            assert!(
-                h.store
-                    .lease_batch("salesforce", 10, LEASE, "w")
-                    .await
-                    .unwrap()
-                    .is_empty()
-            );
+            assert!(h.lease(10, "w").await.is_empty());
             // ...and due at it.
             h.advance(Duration::from_millis(1));
         } else {
@@ -82,13 +70,7 @@ async fn transient_failures_back_off_then_fail_after_max_attempts(h: Harness) {
         }
     }
     h.advance(Duration::from_secs(3600));
-    assert!(
-        h.store
-            .lease_batch("salesforce", 10, LEASE, "w")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(h.lease(10, "w").await.is_empty());
     let log = h.store.evaluation_log("ev-0").await.unwrap();
     let attempts: Vec<u32> = log.iter().map(|l| l.attempt).collect();
     assert_eq!(attempts, [1, 2, 3]);
@@ -98,11 +80,7 @@ async fn transient_failures_back_off_then_fail_after_max_attempts(h: Harness) {
 
 async fn retry_requeues_one_finished_delivery(h: Harness) {
     seed(h.store.as_ref(), 2).await;
-    let leased = h
-        .store
-        .lease_batch("salesforce", 1, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(1, "w").await;
     let id = leased[0].id;
     let policy = RetryPolicy::default();
     h.store
@@ -134,21 +112,13 @@ async fn retry_requeues_one_finished_delivery(h: Harness) {
             .unwrap(),
         RetryOutcome::NotFound
     );
-    let again = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let again = h.lease(10, "w").await;
     assert_eq!(again.len(), 2);
 }
 
 async fn retry_failed_requeues_every_failed_delivery(h: Harness) {
     seed(h.store.as_ref(), 3).await;
-    let leased = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(10, "w").await;
     let policy = RetryPolicy::default();
     h.store
         .complete(
@@ -164,11 +134,7 @@ async fn retry_failed_requeues_every_failed_delivery(h: Harness) {
     assert_eq!(h.store.retry_failed(Some("elsewhere")).await.unwrap(), 0);
     assert_eq!(h.store.retry_failed(Some("salesforce")).await.unwrap(), 2);
     assert_eq!(h.store.retry_failed(None).await.unwrap(), 0);
-    let again = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let again = h.lease(10, "w").await;
     let ids: Vec<_> = again.iter().map(|l| l.id).collect();
     assert_eq!(ids, [leased[0].id, leased[1].id]);
 }
@@ -181,11 +147,7 @@ async fn replay_requeues_a_window_and_creates_missing_deliveries(h: Harness) {
         eval_at("late", 3, T0 - hour),
     ];
     h.store.ingest(items).await.unwrap();
-    let leased = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(10, "w").await;
     let results = leased
         .iter()
         .map(|l| result(l.id, Disposition::Final(Outcome::Skipped)))
@@ -204,11 +166,7 @@ async fn replay_requeues_a_window_and_creates_missing_deliveries(h: Harness) {
             .unwrap(),
         1
     );
-    let again = h
-        .store
-        .lease_batch("salesforce", 10, LEASE, "w")
-        .await
-        .unwrap();
+    let again = h.lease(10, "w").await;
     let ids: Vec<&str> = again.iter().map(|l| l.evaluation_id.as_str()).collect();
     assert_eq!(ids, ["inside"]);
     // Already queued (leased) deliveries are left alone.
@@ -254,11 +212,7 @@ async fn stats_count_states_outcomes_and_due_age(h: Harness) {
     let mut other = eval("ev-x", 9);
     other.destinations = vec!["elsewhere".into()];
     h.store.ingest(vec![other]).await.unwrap();
-    let leased = h
-        .store
-        .lease_batch("salesforce", 2, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(2, "w").await;
     h.store
         .complete(
             vec![result(leased[0].id, Disposition::Final(Outcome::Created))],
@@ -287,11 +241,7 @@ async fn stats_count_states_outcomes_and_due_age(h: Harness) {
 async fn purge_removes_old_log_entries_only(h: Harness) {
     seed(h.store.as_ref(), 3).await;
     let policy = RetryPolicy::default();
-    let leased = h
-        .store
-        .lease_batch("salesforce", 2, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(2, "w").await;
     let results = leased
         .iter()
         .map(|l| result(l.id, Disposition::Final(Outcome::Updated)))
@@ -299,11 +249,7 @@ async fn purge_removes_old_log_entries_only(h: Harness) {
     h.store.complete(results, &policy).await.unwrap();
     h.advance(Duration::from_secs(86_400));
     let cutoff = h.now();
-    let leased = h
-        .store
-        .lease_batch("salesforce", 2, LEASE, "w")
-        .await
-        .unwrap();
+    let leased = h.lease(2, "w").await;
     let results = leased
         .iter()
         .map(|l| result(l.id, Disposition::Final(Outcome::Updated)))

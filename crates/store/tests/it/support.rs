@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use serde_json::json;
 use sqlx::Connection;
-use store::{Clock, NewEvaluation, Store};
+use store::{Clock, LeasedDelivery, NewEvaluation, Store};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
 pub const POSTGRES_URL_VAR: &str = "TRAILSPARK_TEST_POSTGRES_URL";
+
+/// How long the tests' leases last.
+pub const LEASE: Duration = Duration::from_secs(30);
 
 /// The time every test starts at.
 pub const T0: OffsetDateTime = datetime!(2026-11-28 10:00:00 UTC);
@@ -76,6 +79,14 @@ impl Harness {
     pub fn advance(&self, d: Duration) {
         let mut now = self.now.lock().expect("clock");
         *now += d;
+    }
+
+    /// Leases up to `max` due `salesforce` deliveries for `worker`, for [`LEASE`].
+    pub async fn lease(&self, max: usize, worker: &str) -> Vec<LeasedDelivery> {
+        self.store
+            .lease_batch("salesforce", max, LEASE, worker)
+            .await
+            .expect("lease_batch")
     }
 }
 
