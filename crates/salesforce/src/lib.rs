@@ -147,7 +147,10 @@ mod secret_tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Transport { .. }), "{err:?}");
-        assert!(!format!("{err} {err:?}").contains("private.person"), "{err:?}");
+        assert!(
+            !format!("{err} {err:?}").contains("private.person"),
+            "{err:?}"
+        );
     }
 }
 

@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "trailspark", version, about = "Writes AI lead evaluations into Salesforce")]
+#[command(
+    name = "trailspark",
+    version,
+    about = "Writes AI lead evaluations into Salesforce"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

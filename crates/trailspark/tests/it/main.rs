@@ -1,8 +1,8 @@
 //! End-to-end tests of the `trailspark` binary (one test binary for the crate).
 
 mod check;
-mod fields;
-mod sync;
 mod demo;
+mod fields;
 mod roles;
 mod service;
+mod sync;
