@@ -490,19 +490,38 @@ fn write_ctx(req: &Req) -> WriteCtx {
     }
 }
 
-fn create_one(ctx: &mut Ctx<'_>, req: &Req, obj: &str) -> Resp {
-    let kind = CallKind::Create;
+/// What a single-record create (`id` None) or update checks before writing, in
+/// Salesforce's order: the object exists, the body is a JSON object, the id is one of the
+/// object's, the record is not locked. Gives the object's API name and the field values.
+fn write_input<'r>(
+    ctx: &mut Ctx<'_>,
+    req: &'r Req,
+    obj: &str,
+    id: Option<&str>,
+    kind: CallKind,
+) -> Result<(String, &'r Map<String, Value>), Resp> {
     let Some(def) = ctx.st.org.object(obj) else {
-        return unknown_object(kind);
+        return Err(unknown_object(kind));
     };
     let name = def.name.clone();
-    let input = match body_object(req, kind) {
-        Ok(m) => m,
+    let id_is_the_objects =
+        id.is_none_or(|id| ids::to_18(id).is_some_and(|i| i.starts_with(&def.key_prefix)));
+    let input = body_object(req, kind)?;
+    if !id_is_the_objects {
+        return Err(not_found(kind));
+    }
+    if let Some(e) = lock_check(ctx, &name, id, input) {
+        return Err(Resp::json(400, kind, record_errors_rest(&[e])).records(1));
+    }
+    Ok((name, input))
+}
+
+fn create_one(ctx: &mut Ctx<'_>, req: &Req, obj: &str) -> Resp {
+    let kind = CallKind::Create;
+    let (name, input) = match write_input(ctx, req, obj, None, kind) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if let Some(e) = lock_check(ctx, &name, None, input) {
-        return Resp::json(400, kind, record_errors_rest(&[e])).records(1);
-    }
     match ctx.st.org.create(&name, input, write_ctx(req), ctx.undo) {
         Ok(id) => {
             let mut r =
@@ -557,20 +576,10 @@ fn get_one(ctx: &Ctx<'_>, req: &Req, obj: &str, id: &str) -> Resp {
 
 fn update_one(ctx: &mut Ctx<'_>, req: &Req, obj: &str, id: &str) -> Resp {
     let kind = CallKind::Update;
-    let Some(def) = ctx.st.org.object(obj) else {
-        return unknown_object(kind);
-    };
-    let name = def.name.clone();
-    let input = match body_object(req, kind) {
-        Ok(m) => m,
+    let (name, input) = match write_input(ctx, req, obj, Some(id), kind) {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    if ids::to_18(id).is_none_or(|i| !i.starts_with(&def.key_prefix)) {
-        return not_found(kind);
-    }
-    if let Some(e) = lock_check(ctx, &name, Some(id), input) {
-        return Resp::json(400, kind, record_errors_rest(&[e])).records(1);
-    }
     match ctx
         .st
         .org
