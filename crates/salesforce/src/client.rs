@@ -132,6 +132,19 @@ struct Request<'a> {
     kind: CallKind,
 }
 
+impl<'a> Request<'a> {
+    /// A plain `GET` without extra headers.
+    fn get(path: &'a str, kind: CallKind) -> Self {
+        Request {
+            method: reqwest::Method::GET,
+            path,
+            body: None,
+            headers: Vec::new(),
+            kind,
+        }
+    }
+}
+
 /// Locks a std mutex, recovering the data if a panicking thread poisoned it (the guarded
 /// values are plain caches and counters, always consistent).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -228,11 +241,8 @@ impl Client {
         }
         let resp = self
             .send(&Request {
-                method: reqwest::Method::GET,
-                path: &path,
-                body: None,
                 headers,
-                kind: CallKind::Describe,
+                ..Request::get(&path, CallKind::Describe)
             })
             .await?;
         if resp.status == 304 {
@@ -273,15 +283,7 @@ impl Client {
         let mut records = Vec::new();
         let mut next = Some(path);
         while let Some(path) = next.take() {
-            let resp = self
-                .send(&Request {
-                    method: reqwest::Method::GET,
-                    path: &path,
-                    body: None,
-                    headers: Vec::new(),
-                    kind: CallKind::Query,
-                })
-                .await?;
+            let resp = self.send(&Request::get(&path, CallKind::Query)).await?;
             let page = QueryPage::parse(resp.json("query result")?)?;
             next = page.next().map(str::to_owned);
             records.extend(page.records);
@@ -512,13 +514,7 @@ impl Client {
     /// to the identity URL from the token response when userinfo is not served.
     pub async fn identity(&self) -> Result<Identity, Error> {
         let userinfo = self
-            .send(&Request {
-                method: reqwest::Method::GET,
-                path: "/services/oauth2/userinfo",
-                body: None,
-                headers: Vec::new(),
-                kind: CallKind::Other,
-            })
+            .send(&Request::get("/services/oauth2/userinfo", CallKind::Other))
             .await;
         let resp = match userinfo {
             Ok(r) => r,
@@ -526,14 +522,7 @@ impl Client {
                 let Some(id_url) = read_session(&self.inner.session).id_url.clone() else {
                     return Err(e);
                 };
-                self.send(&Request {
-                    method: reqwest::Method::GET,
-                    path: &id_url,
-                    body: None,
-                    headers: Vec::new(),
-                    kind: CallKind::Other,
-                })
-                .await?
+                self.send(&Request::get(&id_url, CallKind::Other)).await?
             }
             Err(e) => return Err(e),
         };
@@ -543,15 +532,7 @@ impl Client {
     /// `GET /limits` (needs "View Setup and Configuration").
     pub async fn limits(&self) -> Result<Limits, Error> {
         let path = format!("{}/limits", self.inner.cfg.api_version.data_path());
-        let resp = self
-            .send(&Request {
-                method: reqwest::Method::GET,
-                path: &path,
-                body: None,
-                headers: Vec::new(),
-                kind: CallKind::Other,
-            })
-            .await?;
+        let resp = self.send(&Request::get(&path, CallKind::Other)).await?;
         let v: Value = resp.json("limits")?;
         Limits::from_json(&v).ok_or_else(|| Error::Decode("limits: not an object".into()))
     }
