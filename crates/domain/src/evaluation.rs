@@ -425,14 +425,13 @@ impl Evaluation {
                 .ok()
         });
         let score = required_string(obj, "score", &mut errors).and_then(|s| {
-            let parsed = Score::parse(s);
-            if parsed.is_none() {
-                errors.push(FieldError::new(
-                    "score",
-                    format!("expected \"hot\", \"warm\" or \"cold\", got {s:?}"),
-                ));
-            }
-            parsed
+            one_of(
+                "score",
+                s,
+                Score::parse,
+                "\"hot\", \"warm\" or \"cold\"",
+                &mut errors,
+            )
         });
         let reasoning = required_string(obj, "reasoning", &mut errors).and_then(|s| {
             let n = s.chars().count();
@@ -452,14 +451,13 @@ impl Evaluation {
                 .ok()
         });
         let propensity = optional_string(obj, "propensity", &mut errors).and_then(|s| {
-            let parsed = Propensity::parse(s);
-            if parsed.is_none() {
-                errors.push(FieldError::new(
-                    "propensity",
-                    format!("expected \"high\", \"medium\" or \"low\", got {s:?}"),
-                ));
-            }
-            parsed
+            one_of(
+                "propensity",
+                s,
+                Propensity::parse,
+                "\"high\", \"medium\" or \"low\"",
+                &mut errors,
+            )
         });
         let person =
             optional_object(obj, "person", PERSON_KEYS, opts, &mut errors).map(|o| Person {
@@ -589,6 +587,25 @@ fn unknown_keys(
             ));
         }
     }
+}
+
+/// `parse(s)` for a field with a fixed set of values; when it fails, an error on `key`
+/// naming the accepted values (`expected`).
+fn one_of<T>(
+    key: &str,
+    s: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    let parsed = parse(s);
+    if parsed.is_none() {
+        errors.push(FieldError::new(
+            key,
+            format!("expected {expected}, got {s:?}"),
+        ));
+    }
+    parsed
 }
 
 fn required_string<'a>(
