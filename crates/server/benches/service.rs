@@ -84,6 +84,18 @@ async fn run(app: Application) -> Running {
 }
 
 impl Running {
+    /// The API's base URL and a fresh owner token for it.
+    async fn api(&self) -> Result<(String, String)> {
+        let token = self
+            .state
+            .store
+            .create_token("bench", TokenRole::Owner)
+            .await?
+            .secret;
+        let base = self.base.clone().context("listener")?;
+        Ok((base, token))
+    }
+
     async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
@@ -129,13 +141,7 @@ async fn ingest_rate(org: &sfsim::RunningOrg, db: &str, total: usize) -> Result<
     )
     .await?;
     let r = run(app).await;
-    let token = r
-        .state
-        .store
-        .create_token("bench", TokenRole::Owner)
-        .await?
-        .secret;
-    let base = r.base.clone().context("listener")?;
+    let (base, token) = r.api().await?;
     let bodies: Vec<String> = (0..total.div_ceil(POST_BATCH))
         .map(|b| {
             let items: Vec<Value> = (b * POST_BATCH..((b + 1) * POST_BATCH).min(total))
@@ -201,13 +207,7 @@ async fn lone_latency(linger_ms: u64) -> Result<(Duration, Duration)> {
     };
     let app = Application::build(settings(&org, &db, Mode::Both, worker), connector(&org)).await?;
     let r = run(app).await;
-    let token = r
-        .state
-        .store
-        .create_token("bench", TokenRole::Owner)
-        .await?
-        .secret;
-    let base = r.base.clone().context("listener")?;
+    let (base, token) = r.api().await?;
     let rows = org
         .control()
         .query("SELECT Id, Email FROM Contact WHERE Email != null ORDER BY CreatedDate")
