@@ -1,29 +1,37 @@
 //! `trailspark fields` end to end.
 
+use std::process::Output;
+
 use crate::sync::{Scratch, code, envs, org_config, stderr, stdout, trailspark};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn lists_label_api_name_type_length_and_writable() {
-    // The default org: TrailSpark fields plus a formula field that cannot be written.
+/// Runs `trailspark fields --integration INTEGRATION --object OBJECT` against the default
+/// emulated org (its integration is named "sim").
+async fn fields(tag: &str, integration: &str, object: &str) -> Output {
     let org = sfsim::start(sfsim::Options::default())
         .await
         .expect("sfsim starts");
-    let s = Scratch::new("fields");
+    let s = Scratch::new(tag);
     let cfg = s.write("c.toml", &org_config(&org, ""));
-    let o = trailspark(
+    trailspark(
         &[
             "fields",
             "--config",
             cfg.to_str().expect("utf-8"),
             "--integration",
-            "sim",
+            integration,
             "--object",
-            "Lead",
+            object,
         ],
         &envs(&org),
         None,
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lists_label_api_name_type_length_and_writable() {
+    // The default org: TrailSpark fields plus a formula field that cannot be written.
+    let o = fields("fields", "sim", "Lead").await;
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.starts_with("LABEL"), "{out}");
@@ -50,25 +58,7 @@ async fn lists_label_api_name_type_length_and_writable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_integration_exits_2() {
-    let org = sfsim::start(sfsim::Options::default())
-        .await
-        .expect("sfsim starts");
-    let s = Scratch::new("fields2");
-    let cfg = s.write("c.toml", &org_config(&org, ""));
-    let o = trailspark(
-        &[
-            "fields",
-            "--config",
-            cfg.to_str().expect("utf-8"),
-            "--integration",
-            "prod",
-            "--object",
-            "Contact",
-        ],
-        &envs(&org),
-        None,
-    )
-    .await;
+    let o = fields("fields2", "prod", "Contact").await;
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("integrations.prod"), "{}", stderr(&o));
 }
