@@ -982,21 +982,8 @@ async fn kill_case(t: Setup) {
     let c = t.org.control();
     // Slow org so batches are in flight when the process dies.
     c.set_extra_latency(Duration::from_millis(400));
-    let emails: Vec<String> = (0..120)
-        .map(|i| format!("kill.test.{i}@crash-corp.example"))
-        .collect();
-    let batch: Vec<Value> = emails
-        .iter()
-        .enumerate()
-        .map(|(i, e)| evaluation(&format!("k-{i}"), e, "hot"))
-        .collect();
-    let (s, v) = t.svc.ingest(&t.owner, &json!(batch)).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     // Wait until the first records are being created, then kill -9.
-    eventually(Duration::from_secs(30), "first creates", || async {
-        emails.iter().any(|e| leads_with_email(&t.org, e) > 0)
-    })
-    .await;
+    let emails = ingest_unknown_people(&t, "k", "kill.test.{i}@crash-corp.example", 120).await;
     let Setup {
         scratch,
         org,
@@ -1008,12 +995,45 @@ async fn kill_case(t: Setup) {
     svc.kill().await;
     org.control().set_extra_latency(Duration::ZERO);
     let svc = Service::start(&scratch, &org, &config, &opts, "restart").await;
+    each_created_once(&svc, &owner, &org, "k", &emails, Duration::from_secs(60)).await;
+}
+
+/// Posts `n` hot evaluations (ids `{id_prefix}-{i}`) of people the org does not know, with
+/// emails from `pattern` (`{i}` replaced), and returns once the first of their Leads exists.
+async fn ingest_unknown_people(t: &Setup, id_prefix: &str, pattern: &str, n: usize) -> Vec<String> {
+    let emails: Vec<String> = (0..n)
+        .map(|i| pattern.replace("{i}", &i.to_string()))
+        .collect();
+    let batch: Vec<Value> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| evaluation(&format!("{id_prefix}-{i}"), e, "hot"))
+        .collect();
+    let (s, v) = t.svc.ingest(&t.owner, &json!(batch)).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    eventually(Duration::from_secs(30), "first creates", || async {
+        emails.iter().any(|e| leads_with_email(&t.org, e) > 0)
+    })
+    .await;
+    emails
+}
+
+/// Waits until every evaluation `{id_prefix}-{i}` is done, then checks exactly one Lead
+/// exists per email.
+async fn each_created_once(
+    svc: &Service,
+    owner: &str,
+    org: &sfsim::RunningOrg,
+    id_prefix: &str,
+    emails: &[String],
+    timeout: Duration,
+) {
     for i in 0..emails.len() {
-        svc.wait_state(&owner, &format!("k-{i}"), Duration::from_secs(60), "done")
+        svc.wait_state(owner, &format!("{id_prefix}-{i}"), timeout, "done")
             .await;
     }
-    for e in &emails {
-        assert_eq!(leads_with_email(&org, e), 1, "exactly one Lead for {e}");
+    for e in emails {
+        assert_eq!(leads_with_email(org, e), 1, "exactly one Lead for {e}");
     }
 }
 
@@ -1097,31 +1117,19 @@ async fn postgres_two_worker_processes_one_killed_deliver_everything_once() {
     t.org
         .control()
         .set_extra_latency(Duration::from_millis(300));
-    let emails: Vec<String> = (0..150)
-        .map(|i| format!("pg.{i}@two-workers.example"))
-        .collect();
-    let batch: Vec<Value> = emails
-        .iter()
-        .enumerate()
-        .map(|(i, e)| evaluation(&format!("p-{i}"), e, "hot"))
-        .collect();
-    let (s, v) = t.svc.ingest(&t.owner, &json!(batch)).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
-    eventually(Duration::from_secs(30), "first creates", || async {
-        emails.iter().any(|e| leads_with_email(&t.org, e) > 0)
-    })
-    .await;
+    let emails = ingest_unknown_people(&t, "p", "pg.{i}@two-workers.example", 150).await;
     let w1_log = w1.log.clone();
     w1.kill().await;
     t.org.control().set_extra_latency(Duration::ZERO);
-    for i in 0..emails.len() {
-        t.svc
-            .wait_state(&t.owner, &format!("p-{i}"), Duration::from_secs(90), "done")
-            .await;
-    }
-    for e in &emails {
-        assert_eq!(leads_with_email(&t.org, e), 1, "exactly one Lead for {e}");
-    }
+    each_created_once(
+        &t.svc,
+        &t.owner,
+        &t.org,
+        "p",
+        &emails,
+        Duration::from_secs(90),
+    )
+    .await;
     // Both processes took batches (the killed one's unfinished leases were taken over).
     assert!(
         read(&w1_log).contains("leased a batch"),
