@@ -73,6 +73,16 @@ impl Server {
         (status, resp.json().await.expect("json body"))
     }
 
+    /// The refresh-token grant for the connected app without a secret.
+    async fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", &self.cfg.client_id),
+        ])
+        .await
+    }
+
     /// Runs the authorize step with auto-approval and returns the callback's query.
     async fn authorize(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut query = vec![
@@ -547,13 +557,7 @@ async fn refresh_grant_issues_a_new_access_token_without_rotation() {
     assert!(s.auth.check_access_token(access).is_ok());
     assert!(s.auth.check_access_token(&old_access).is_ok());
 
-    let bad = s
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "5Aep861nope"),
-            ("client_id", &s.cfg.client_id),
-        ])
-        .await;
+    let bad = s.refresh("5Aep861nope").await;
     assert_error(&bad, "invalid_grant", "expired access/refresh token");
     let wrong_secret = s
         .token(&[
@@ -867,13 +871,7 @@ async fn revoking_an_access_token() {
         Err(SessionError::Invalid)
     );
     // The refresh token still works.
-    let (status, _) = s
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", &s.cfg.client_id),
-        ])
-        .await;
+    let (status, _) = s.refresh(&refresh).await;
     assert_eq!(status, 200);
 
     let unknown = revoke("00Dnope!nope").await.expect("revoke");
@@ -895,13 +893,7 @@ async fn revoking_an_access_token() {
 async fn revoking_a_refresh_token_revokes_its_access_tokens() {
     let s = server().await;
     let (access, refresh) = s.auth.issue_tokens();
-    let (_, refreshed) = s
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", &s.cfg.client_id),
-        ])
-        .await;
+    let (_, refreshed) = s.refresh(&refresh).await;
     let access2 = refreshed["access_token"]
         .as_str()
         .expect("token")
@@ -928,13 +920,7 @@ async fn revoking_a_refresh_token_revokes_its_access_tokens() {
         s.auth.check_access_token(&other_access).is_ok(),
         "tokens of another grant survive"
     );
-    let again = s
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", &s.cfg.client_id),
-        ])
-        .await;
+    let again = s.refresh(&refresh).await;
     assert_error(&again, "invalid_grant", "expired access/refresh token");
 }
 
@@ -953,13 +939,7 @@ async fn access_tokens_expire_after_the_ttl_and_on_demand() {
         Err(SessionError::Expired)
     );
     // Refreshing brings a working session back.
-    let (_, body) = s
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &refresh),
-            ("client_id", &s.cfg.client_id),
-        ])
-        .await;
+    let (_, body) = s.refresh(&refresh).await;
     let fresh = body["access_token"].as_str().expect("token").to_owned();
     assert!(s.auth.check_access_token(&fresh).is_ok());
 
