@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sfsim::{CallKind, Options};
 
-use crate::support::{org, org_with};
+use crate::support::{Org, org, org_with};
 
 #[tokio::test]
 async fn fail_next_calls_with_503_then_recover() {
@@ -53,21 +53,29 @@ async fn latency_is_added_and_calls_overlap() {
     assert!(start.elapsed() >= Duration::from_millis(500));
 }
 
-#[tokio::test]
-async fn concurrent_writes_under_one_account_hit_row_locks() {
+/// A slow org (400 ms a call) emulating row-lock contention, its first Account and that
+/// Account's Contacts.
+async fn contended_account() -> (Org, String, Vec<Value>) {
     let o = org_with(Options {
         latency: Duration::from_millis(400),
         ..Options::default()
     })
     .await;
-    let c = o.org.control();
-    c.set_row_lock_contention(true);
+    o.org.control().set_row_lock_contention(true);
     let account = o.first_id("SELECT Id FROM Account ORDER BY Id LIMIT 1");
-    let contacts = c
+    let contacts = o
+        .org
+        .control()
         .query(&format!(
             "SELECT Id FROM Contact WHERE AccountId = '{account}'"
         ))
         .unwrap();
+    (o, account, contacts)
+}
+
+#[tokio::test]
+async fn concurrent_writes_under_one_account_hit_row_locks() {
+    let (o, _, contacts) = contended_account().await;
     assert!(contacts.len() >= 2);
     let body = |id: &Value| json!({"records": [{"attributes": {"type": "Contact"}, "id": id, "TrailSpark_Score__c": "hot"}]});
     let a = o.patch("/composite/sobjects", body(&contacts[0]["Id"]));
@@ -378,20 +386,8 @@ async fn html_503_and_concurrent_limit_faults() {
 
 #[tokio::test]
 async fn account_update_locks_its_contacts_writes() {
-    let o = org_with(Options {
-        latency: Duration::from_millis(400),
-        ..Options::default()
-    })
-    .await;
-    let c = o.org.control();
-    c.set_row_lock_contention(true);
-    let account = o.first_id("SELECT Id FROM Account ORDER BY Id LIMIT 1");
-    let contact = c
-        .query(&format!(
-            "SELECT Id FROM Contact WHERE AccountId = '{account}'"
-        ))
-        .unwrap()[0]["Id"]
-        .clone();
+    let (o, account, contacts) = contended_account().await;
+    let contact = contacts[0]["Id"].clone();
     let a = o.patch("/composite/sobjects", json!({"records": [{"attributes": {"type": "Account"}, "id": account, "TrailSpark_Propensity__c": "low_propensity"}]}));
     let b = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
