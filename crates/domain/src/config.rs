@@ -947,7 +947,7 @@ impl Walker {
                                 }
                                 None => self.problem(
                                     &format!("{p}.score_levels[{i}]"),
-                                    format!("expected \"hot\", \"warm\" or \"cold\", got {item}"),
+                                    format!("expected {}, got {item}", Score::EXPECTED),
                                 ),
                             }
                         }

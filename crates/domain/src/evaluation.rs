@@ -55,6 +55,8 @@ pub enum Score {
 
 impl Score {
     pub const ALL: [Score; 3] = [Score::Hot, Score::Warm, Score::Cold];
+    /// The accepted values as error messages list them.
+    pub const EXPECTED: &str = "\"hot\", \"warm\" or \"cold\"";
 
     /// The value written to Salesforce and shown everywhere (the seed's lower-case values).
     pub fn as_str(self) -> &'static str {
@@ -92,7 +94,7 @@ impl<'de> Deserialize<'de> for Score {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Score::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("expected \"hot\", \"warm\" or \"cold\", got {s:?}"))
+            serde::de::Error::custom(format!("expected {}, got {s:?}", Score::EXPECTED))
         })
     }
 }
@@ -107,6 +109,8 @@ pub enum Propensity {
 
 impl Propensity {
     pub const ALL: [Propensity; 3] = [Propensity::High, Propensity::Medium, Propensity::Low];
+    /// The accepted values as error messages list them.
+    pub const EXPECTED: &str = "\"high\", \"medium\" or \"low\"";
 
     /// The input spelling (`high`...).
     pub fn as_str(self) -> &'static str {
@@ -149,9 +153,7 @@ impl<'de> Deserialize<'de> for Propensity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Propensity::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "expected \"high\", \"medium\" or \"low\", got {s:?}"
-            ))
+            serde::de::Error::custom(format!("expected {}, got {s:?}", Propensity::EXPECTED))
         })
     }
 }
@@ -424,15 +426,8 @@ impl Evaluation {
                 .map_err(|e| errors.push(FieldError::new("email", e.0)))
                 .ok()
         });
-        let score = required_string(obj, "score", &mut errors).and_then(|s| {
-            one_of(
-                "score",
-                s,
-                Score::parse,
-                "\"hot\", \"warm\" or \"cold\"",
-                &mut errors,
-            )
-        });
+        let score = required_string(obj, "score", &mut errors)
+            .and_then(|s| one_of("score", s, Score::parse, Score::EXPECTED, &mut errors));
         let reasoning = required_string(obj, "reasoning", &mut errors).and_then(|s| {
             let n = s.chars().count();
             if n > REASONING_MAX_CHARS {
@@ -455,7 +450,7 @@ impl Evaluation {
                 "propensity",
                 s,
                 Propensity::parse,
-                "\"high\", \"medium\" or \"low\"",
+                Propensity::EXPECTED,
                 &mut errors,
             )
         });
@@ -562,7 +557,8 @@ pub fn csv_header_missing(header: &[String]) -> Vec<&'static str> {
         .collect()
 }
 
-fn json_kind(v: &Value) -> &'static str {
+/// How error messages name the JSON type of a value they did not expect ("a number").
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
