@@ -7,7 +7,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::{Evaluation, FieldError};
+use domain::{Evaluation, FieldError, json_kind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{
@@ -71,7 +71,7 @@ pub async fn post_evaluations(
                 "invalid_body",
                 format!(
                     "expected an evaluation object or an array of them, got {}",
-                    kind(&other)
+                    json_kind(&other)
                 ),
             ));
         }
@@ -162,17 +162,6 @@ pub async fn ingest(state: &AppState, items: &[Value]) -> Result<Value, ApiError
         });
     }
     Ok(json!({"accepted": accepted, "rejected": rejected_json}))
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The report-line shape of one delivery, with the queue's view (state, attempts) added.
