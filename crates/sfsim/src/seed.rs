@@ -108,6 +108,16 @@ fn trailspark_person_fields() -> Vec<FieldDef> {
     ]
 }
 
+/// The propensity field, on Lead and on Account alike.
+fn propensity_field() -> FieldDef {
+    FieldDef::new(
+        "TrailSpark_Propensity__c",
+        "TrailSpark Propensity",
+        T::String,
+        255,
+    )
+}
+
 fn names() -> Vec<FieldDef> {
     vec![
         FieldDef::new("LastName", "Last Name", T::String, 80).required(),
@@ -166,12 +176,7 @@ pub fn lead_def() -> ObjectDef {
     fields.extend(audit_fields());
     fields.extend(trailspark_person_fields());
     fields.extend([
-        FieldDef::new(
-            "TrailSpark_Propensity__c",
-            "TrailSpark Propensity",
-            T::String,
-            255,
-        ),
+        propensity_field(),
         FieldDef::new("Email_Domain__c", "Email Domain", T::String, 255).formula(
             Formula::EmailDomain {
                 field: "Email".into(),
@@ -225,12 +230,7 @@ pub fn account_def() -> ObjectDef {
         FieldDef::new("Description", "Account Description", T::Textarea, 32_000),
     ]);
     fields.extend(audit_fields());
-    fields.push(FieldDef::new(
-        "TrailSpark_Propensity__c",
-        "TrailSpark Propensity",
-        T::String,
-        255,
-    ));
+    fields.push(propensity_field());
     standard_object("Account", "Accounts", "001", fields)
 }
 
