@@ -332,7 +332,7 @@ async fn twenty_thousand_records_and_large_in_lists_are_fast() {
 }
 
 #[tokio::test]
-async fn thousands_of_website_likes_over_thousands_of_accounts_are_fast() {
+async fn thousands_of_website_likes_over_thousands_of_accounts_are_not_quadratic() {
     let o = org().await;
     let c = o.org.control();
     let mut sc = String::from("{\"base\":\"empty\",\"records\":[");
@@ -361,7 +361,9 @@ async fn thousands_of_website_likes_over_thousands_of_accounts_are_fast() {
         .as_u64()
         .unwrap();
     assert!(n >= 1500, "{n}");
-    assert!(took < Duration::from_secs(3), "LIKE OR-list took {took:?}");
+    // Not a speed target (the delivery benchmark measures speed): a guard against a
+    // quadratic evaluation, which takes minutes here, with room for a loaded CI machine.
+    assert!(took < Duration::from_secs(20), "LIKE OR-list took {took:?}");
 }
 
 #[tokio::test]
