@@ -147,8 +147,9 @@ fn fail_all(batch: &[Evaluation], err: ReportError) -> Vec<Report> {
 }
 
 /// Per-record results mapped back to per-evaluation reports: an evaluation fails when any
-/// of its writes failed (the first failure is its error; writes that went through stay
-/// listed); created records get their new ids.
+/// of its writes failed (the first failure is its error); every write stays listed, the
+/// refused ones marked `failed` so the log names the object, record and fields that
+/// Salesforce refused; created records get their new ids.
 pub fn outcomes(plan: Plan, results: &[WriteResult]) -> Vec<Report> {
     let Plan {
         reports,
@@ -159,21 +160,20 @@ pub fn outcomes(plan: Plan, results: &[WriteResult]) -> Vec<Report> {
         .into_iter()
         .zip(report_writes)
         .map(|(mut report, idx)| {
-            let mut kept = Vec::new();
             let mut failure: Option<ReportError> = None;
-            for (w, i) in report.writes.drain(..).zip(idx) {
+            for (w, &i) in report.writes.iter_mut().zip(&idx) {
                 match results.get(i) {
                     Some(WriteResult::Ok(id)) => {
-                        let mut w = w;
                         if w.id.is_none() {
                             w.id = id.clone();
                         }
-                        kept.push(w);
                     }
                     Some(WriteResult::Failed(e)) => {
+                        w.failed = true;
                         failure.get_or_insert_with(|| e.clone());
                     }
                     None => {
+                        w.failed = true;
                         failure.get_or_insert_with(|| {
                             ReportError::from_code(
                                 domain::hints::NO_RESULT,
@@ -183,7 +183,6 @@ pub fn outcomes(plan: Plan, results: &[WriteResult]) -> Vec<Report> {
                     }
                 }
             }
-            report.writes = kept;
             if let Some(e) = failure {
                 report.outcome = Outcome::Failed;
                 report.reason = None;
@@ -259,6 +258,7 @@ mod tests {
                 id: None,
                 action: WriteAction::Create,
                 fields: Map::new(),
+                failed: false,
             });
             reports.push(r);
             report_writes.push(vec![writes.len()]);
@@ -295,9 +295,75 @@ mod tests {
         assert_eq!(r.len(), 3, "never loses an evaluation");
         assert_eq!(r[0].outcome, Outcome::Created);
         assert_eq!(r[0].writes[0].id.as_deref(), Some("00Qnew"));
+        assert!(!r[0].writes[0].failed);
         assert_eq!(r[1].outcome, Outcome::Failed);
-        assert!(r[1].writes.is_empty());
+        assert_eq!(r[1].writes.len(), 1, "the refused create stays listed");
+        assert!(r[1].writes[0].failed);
+        assert_eq!(r[1].writes[0].object, "Lead");
+        assert_eq!(r[1].writes[0].id, None, "a refused create has no id");
         assert!(r[1].error.as_ref().unwrap().hint.contains("Company needed"));
         assert_eq!(r[2].outcome, Outcome::Skipped);
+    }
+
+    #[test]
+    fn a_refused_update_names_its_record_and_fields_and_the_rest_stay_as_written() {
+        let mut fields = Map::new();
+        fields.insert("TrailSpark_Score__c".into(), serde_json::json!("hot"));
+        let mut report = Report::new("e0", "a@x.com", Outcome::Updated);
+        let mut writes = Vec::new();
+        for (object, id) in [
+            (SObject::Contact, "003000000000001AAA"),
+            (SObject::Account, "001000000000001AAA"),
+        ] {
+            report.writes.push(WriteReport {
+                object: object.as_str().into(),
+                id: Some(id.into()),
+                action: WriteAction::Update,
+                fields: fields.clone(),
+                failed: false,
+            });
+            writes.push(PlannedWrite {
+                object,
+                action: WriteAction::Update,
+                id: Some(id.into()),
+                fields: fields.clone(),
+                family: id.into(),
+                evaluation: 0,
+            });
+        }
+        let plan = Plan {
+            writes,
+            reports: vec![report],
+            report_writes: vec![vec![0, 1]],
+        };
+        let results = vec![
+            WriteResult::Failed(ReportError::from_code(
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                "Score may not change on closed contacts",
+            )),
+            WriteResult::Ok(Some("001000000000001AAA".into())),
+        ];
+        let r = outcomes(plan, &results);
+        assert_eq!(r[0].outcome, Outcome::Failed);
+        let line: serde_json::Value = serde_json::from_str(&r[0].to_json_line()).unwrap();
+        assert_eq!(
+            line["writes"],
+            serde_json::json!([
+                {"object": "Contact", "id": "003000000000001AAA", "action": "update",
+                 "fields": {"TrailSpark_Score__c": "hot"}, "failed": true},
+                {"object": "Account", "id": "001000000000001AAA", "action": "update",
+                 "fields": {"TrailSpark_Score__c": "hot"}},
+            ]),
+            "the refused write is marked; the one that went through reads as before"
+        );
+        assert_eq!(line["error"]["code"], "FIELD_CUSTOM_VALIDATION_EXCEPTION");
+    }
+
+    #[test]
+    fn a_missing_result_marks_the_write_failed() {
+        let r = outcomes(planned(1), &[]);
+        assert_eq!(r[0].outcome, Outcome::Failed);
+        assert!(r[0].writes[0].failed);
+        assert_eq!(r[0].error.as_ref().unwrap().code, domain::hints::NO_RESULT);
     }
 }

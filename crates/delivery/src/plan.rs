@@ -276,6 +276,7 @@ pub fn plan(
                 id: w.id.clone(),
                 action: w.action,
                 fields: w.fields.clone(),
+                failed: false,
             });
             p.report_writes[i].push(p.writes.len());
             p.writes.push(w);

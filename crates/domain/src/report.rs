@@ -78,11 +78,16 @@ pub enum WriteAction {
 pub struct WriteReport {
     /// `Lead`, `Contact` or `Account`.
     pub object: String,
-    /// The record id; for a create, the new id (absent in a dry run or when it failed).
+    /// The record id; for a create, the new id (absent in a dry run or when the create failed).
     pub id: Option<String>,
     pub action: WriteAction,
     /// Field API name → value sent, in mapping order.
     pub fields: Map<String, Value>,
+    /// True when Salesforce refused this record (the report's `error` says why), so the log
+    /// names the object, record and fields of a failure. Serialized only when true, so a
+    /// successful write reads exactly as contract §3 shows it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub failed: bool,
 }
 
 /// A failure: Salesforce's error code as spelled (or ours), its message, and what to do.
@@ -209,6 +214,7 @@ mod tests {
             id: Some("003000000000001AAA".into()),
             action: WriteAction::Update,
             fields,
+            failed: false,
         });
         r.warnings.push(Warning::DuplicateMatch {
             ids: vec!["00Q1".into(), "00Q2".into()],
@@ -221,6 +227,25 @@ mod tests {
         );
         let back: Report = serde_json::from_str(&r.to_json_line()).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn a_failed_write_is_marked_and_round_trips() {
+        let w = WriteReport {
+            object: "Lead".into(),
+            id: Some("00Q000000000001AAA".into()),
+            action: WriteAction::Update,
+            fields: Map::new(),
+            failed: true,
+        };
+        let v = serde_json::to_value(&w).unwrap();
+        assert_eq!(v["failed"], json!(true));
+        assert_eq!(serde_json::from_value::<WriteReport>(v).unwrap(), w);
+        // Lines stored before the flag existed still read.
+        let old: WriteReport =
+            serde_json::from_str(r#"{"object":"Lead","id":null,"action":"create","fields":{}}"#)
+                .unwrap();
+        assert!(!old.failed);
     }
 
     #[test]
