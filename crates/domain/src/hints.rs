@@ -55,12 +55,12 @@ const HINTS: &[Hint] = &[
     Hint {
         code: "REQUEST_LIMIT_EXCEEDED",
         transient: true,
-        text: "The org's API request limit is reached; delivery pauses and resumes by itself when the rolling 24-hour usage drops. To resume sooner, ask Salesforce for a higher allocation or lower other integrations' usage.",
+        text: "The org's API request limit is reached (\"{message}\"); delivery pauses and resumes by itself: the daily limit frees as the rolling 24-hour usage drops, the concurrent one as the org's other long requests finish. To resume sooner, ask Salesforce for a higher allocation or lower other integrations' usage.",
     },
     Hint {
         code: "INVALID_SESSION_ID",
         transient: true,
-        text: "The Salesforce session expired; it is refreshed automatically. If this keeps failing, the refresh token was revoked: reconnect the integration.",
+        text: "The Salesforce session expired; it is refreshed automatically. If this keeps failing, the refresh token was revoked or expired: reconnect the integration. If the message says the session is not valid for use with the REST API, give the connected app the \"api\" OAuth scope and reconnect.",
     },
     Hint {
         code: AUTH_FAILED,
@@ -125,7 +125,7 @@ const HINTS: &[Hint] = &[
     Hint {
         code: "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
         transient: false,
-        text: "An Apex trigger or flow on the record failed: \"{message}\". Ask your Salesforce admin to fix the automation, then retry.",
+        text: "An Apex trigger or flow on the record failed: \"{message}\". Ask your Salesforce admin to fix the automation (or let the integration user through it), then retry; when the message is a record lock, the delivery is retried automatically.",
     },
     Hint {
         code: "INVALID_EMAIL_ADDRESS",
@@ -160,7 +160,7 @@ const HINTS: &[Hint] = &[
     Hint {
         code: "NOT_FOUND",
         transient: false,
-        text: "Salesforce says the resource does not exist: check the object and field names in the mapping and the integration's API version.",
+        text: "Salesforce says the resource does not exist: \"{message}\". Check the integration's api_version in [integrations.NAME] (the org must offer it: newer versions than the org's answer NOT_FOUND; remove the key to use the tested default) and the object and field names in the mapping.",
     },
     Hint {
         code: "MALFORMED_QUERY",
@@ -213,6 +213,31 @@ const HINTS: &[Hint] = &[
         text: "A mapped field has a type that cannot hold the value: \"{message}\". Map a field of a compatible type (`trailspark check` lists compatible types).",
     },
     Hint {
+        code: "METHOD_NOT_ALLOWED",
+        transient: false,
+        text: "Salesforce refused the HTTP method of a request: \"{message}\". This is a bug; please report it with this line.",
+    },
+    Hint {
+        code: "API_VERSION_RETIRED",
+        transient: false,
+        text: "The integration's api_version is retired in this org: \"{message}\". Set api_version in [integrations.NAME] to a current version (31.0 or newer; the default is the tested one) or remove it.",
+    },
+    Hint {
+        code: "QUERY_TOO_COMPLICATED",
+        transient: false,
+        text: "Salesforce found a lookup query too complicated: \"{message}\". Send smaller batches (--batch-size, or batch_size in [server.worker]) so fewer emails go into one query; if it persists, please report it.",
+    },
+    Hint {
+        code: "URI_TOO_LONG",
+        transient: false,
+        text: "A request's URL was longer than Salesforce accepts (16,384 bytes). Lookup queries are split to stay under it, so this is a bug (or a proxy rewrote the URL): please report it with this line.",
+    },
+    Hint {
+        code: "REQUEST_HEADER_FIELDS_TOO_LARGE",
+        transient: false,
+        text: "A request's URL and headers together were longer than Salesforce accepts (16,384 bytes). If a proxy between trailspark and Salesforce adds large headers, configure it not to; otherwise this is a bug: please report it with this line.",
+    },
+    Hint {
         code: "JSON_PARSER_ERROR",
         transient: false,
         text: "Salesforce could not read our request: this is a bug; please report it with this line.",
@@ -256,6 +281,13 @@ pub fn hint(code: &str, message: &str) -> String {
         None if code.starts_with("HTTP_5") => {
             "Salesforce had a server error; the delivery is retried with backoff.".to_string()
         }
+        None if code == "HTTP_429" => {
+            "Salesforce (or a proxy in front of it) is rate-limiting the integration; delivery is retried with backoff.".to_string()
+        }
+        // An HTTP error without Salesforce's error array: not a refused write.
+        None if code.starts_with("HTTP_") => format!(
+            "Salesforce answered an error status without an error code: \"{message}\". Check the integration's login URL and api_version; if it persists, please report it with this line."
+        ),
         None => format!(
             "Salesforce refused the write: \"{message}\". Check that the destination is enabled, the integration is connected, and no validation rule or automation blocks the update."
         ),
@@ -263,8 +295,13 @@ pub fn hint(code: &str, message: &str) -> String {
 }
 
 /// Whether a later retry may succeed. `REQUEST_LIMIT_EXCEEDED` is transient both for the daily
-/// limit (the window rolls) and the concurrent one.
-pub fn is_transient(code: &str, _message: &str) -> bool {
+/// limit (the window rolls) and the concurrent one. A trigger or flow failure
+/// (`CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY`) is transient only when it wraps a row lock
+/// (salesforce-api.md §7.3: "maybe (if wrapped lock)").
+pub fn is_transient(code: &str, message: &str) -> bool {
+    if code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY" {
+        return message.contains("UNABLE_TO_LOCK_ROW");
+    }
     match HINTS.iter().find(|h| h.code == code) {
         Some(h) => h.transient,
         None => code.starts_with("HTTP_5") || code == "HTTP_429",
@@ -310,6 +347,100 @@ mod tests {
         ] {
             assert!(!is_transient(c, ""), "{c}");
         }
+    }
+
+    /// Every code of salesforce-api.md §7.3 (and the ones the emulated org answers outside
+    /// it), with whether a later retry may succeed per the table's "Retry?" column.
+    const CATALOGUE: &[(&str, bool)] = &[
+        ("INVALID_SESSION_ID", true),
+        ("REQUEST_LIMIT_EXCEEDED", true),
+        ("API_DISABLED_FOR_ORG", false),
+        ("API_CURRENTLY_DISABLED", false),
+        ("INSUFFICIENT_ACCESS_OR_READONLY", false),
+        ("INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY", false),
+        ("INVALID_FIELD_FOR_INSERT_UPDATE", false),
+        ("INVALID_FIELD", false),
+        ("FIELD_CUSTOM_VALIDATION_EXCEPTION", false),
+        ("FIELD_INTEGRITY_EXCEPTION", false),
+        ("FIELD_FILTER_VALIDATION_EXCEPTION", false),
+        ("REQUIRED_FIELD_MISSING", false),
+        ("STRING_TOO_LONG", false),
+        ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", false),
+        ("INVALID_EMAIL_ADDRESS", false),
+        ("MALFORMED_ID", false),
+        ("INVALID_CROSS_REFERENCE_KEY", false),
+        ("DUPLICATES_DETECTED", false),
+        ("DUPLICATE_VALUE", false),
+        ("UNABLE_TO_LOCK_ROW", true),
+        ("ENTITY_IS_DELETED", false),
+        ("ENTITY_IS_LOCKED", false),
+        ("CANNOT_UPDATE_CONVERTED_LEAD", false),
+        ("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", false),
+        ("MALFORMED_QUERY", false),
+        ("INVALID_TYPE", false),
+        ("INVALID_QUERY_LOCATOR", true),
+        ("QUERY_TIMEOUT", true),
+        ("NOT_FOUND", false),
+        ("METHOD_NOT_ALLOWED", false),
+        ("JSON_PARSER_ERROR", false),
+        ("INVALID_TYPE_ON_FIELD_IN_RECORD", false),
+        ("ALL_OR_NONE_OPERATION_ROLLED_BACK", true),
+        ("PROCESSING_HALTED", true),
+        ("SERVER_UNAVAILABLE", true),
+        ("UNKNOWN_EXCEPTION", true),
+        ("INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE", true),
+        ("TXN_SECURITY_NO_ACCESS", false),
+        // Answered by the org outside §7.3's table (§2, §4.3, §7.2).
+        ("API_VERSION_RETIRED", false),
+        ("QUERY_TOO_COMPLICATED", false),
+        ("URI_TOO_LONG", false),
+        ("REQUEST_HEADER_FIELDS_TOO_LARGE", false),
+    ];
+
+    #[test]
+    fn every_catalogued_code_has_its_own_hint_and_the_right_transience() {
+        let generic = hint("SOMETHING_NEW", "the message");
+        for &(code, transient) in CATALOGUE {
+            let h = hint(code, "the message");
+            assert_ne!(h, generic, "{code} falls back to the generic hint");
+            assert!(
+                known_codes().contains(&code),
+                "{code} is missing from the table"
+            );
+            assert!(!h.contains("{message}"), "{code}: placeholder left: {h}");
+            assert_eq!(is_transient(code, "the message"), transient, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_trigger_failure_is_transient_only_when_it_wraps_a_row_lock() {
+        let code = "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY";
+        assert!(is_transient(
+            code,
+            "LeadTrigger: execution of AfterUpdate caused by: System.DmlException: Update failed. first error: UNABLE_TO_LOCK_ROW, unable to obtain exclusive access to this record"
+        ));
+        assert!(!is_transient(code, "LeadTrigger: Company is required"));
+        assert!(hint(code, "LeadTrigger: Company is required").contains("Company is required"));
+    }
+
+    #[test]
+    fn non_write_codes_do_not_blame_a_refused_write() {
+        for code in [
+            "API_VERSION_RETIRED",
+            "QUERY_TOO_COMPLICATED",
+            "URI_TOO_LONG",
+            "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            "NOT_FOUND",
+            "INVALID_QUERY_LOCATOR",
+            "MALFORMED_QUERY",
+        ] {
+            let h = hint(code, "m");
+            assert!(!h.contains("refused the write"), "{code}: {h}");
+        }
+        assert!(hint("API_VERSION_RETIRED", "m").contains("api_version"));
+        assert!(hint("NOT_FOUND", "m").contains("api_version"));
+        assert!(hint("HTTP_404", "m").contains("login URL"));
+        assert!(hint("HTTP_429", "m").contains("retried"));
     }
 
     #[test]
