@@ -491,34 +491,13 @@ impl Evaluation {
         }
     }
 
-    /// Parses one CSV row given the file's header (contract §1's columns). Empty cells of
-    /// optional columns count as absent; an empty reasoning cell is the empty reasoning.
+    /// Parses one CSV row given the file's header (contract §1's columns), as
+    /// [`csv_record_json`] reads it.
     pub fn parse_csv_record(
         header: &[String],
         row: &[String],
     ) -> Result<Evaluation, Vec<FieldError>> {
-        let mut obj = Map::new();
-        let mut person = Map::new();
-        for (name, value) in header.iter().zip(row.iter()) {
-            let name = name.trim();
-            let keep = !value.is_empty() || name == "reasoning";
-            if !keep {
-                continue;
-            }
-            match name {
-                "first_name" | "last_name" | "company" | "title" => {
-                    person.insert(name.to_string(), Value::String(value.clone()));
-                }
-                "id" | "email" | "score" | "reasoning" | "evaluated_at" | "propensity" => {
-                    obj.insert(name.to_string(), Value::String(value.clone()));
-                }
-                _ => {}
-            }
-        }
-        if !person.is_empty() {
-            obj.insert("person".into(), Value::Object(person));
-        }
-        Evaluation::parse_json(&Value::Object(obj))
+        Evaluation::parse_json(&csv_record_json(header, row))
     }
 
     /// Hex SHA-256 of the canonical content (everything but the id): equal evaluations give
@@ -545,6 +524,78 @@ impl Evaluation {
     /// The contract §1 JSON form (round-trips through [`Evaluation::parse_json`]).
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// One CSV row as the evaluation object it stands for (contract §1's columns; others are
+/// ignored). Empty cells of optional columns count as absent; an empty reasoning cell is
+/// the empty reasoning.
+pub fn csv_record_json(header: &[String], row: &[String]) -> Value {
+    let mut obj = Map::new();
+    let mut person = Map::new();
+    for (name, value) in header.iter().zip(row.iter()) {
+        let name = name.trim();
+        let keep = !value.is_empty() || name == "reasoning";
+        if !keep {
+            continue;
+        }
+        match name {
+            "first_name" | "last_name" | "company" | "title" => {
+                person.insert(name.to_string(), Value::String(value.clone()));
+            }
+            "id" | "email" | "score" | "reasoning" | "evaluated_at" | "propensity" => {
+                obj.insert(name.to_string(), Value::String(value.clone()));
+            }
+            _ => {}
+        }
+    }
+    if !person.is_empty() {
+        obj.insert("person".into(), Value::Object(person));
+    }
+    Value::Object(obj)
+}
+
+/// The id derived from an input's content, as [`Evaluation::parse_json`] derives it when no
+/// `id` is given: `sha256:` and the hex SHA-256 of the content without its `id`. For input
+/// that does not validate (a rejected line), the content that parses leniently still gets
+/// exactly the id a valid send would get; otherwise the hash is of the JSON with its keys
+/// sorted, so it does not depend on key order or whitespace either.
+pub fn derived_id(v: &Value) -> String {
+    let mut content = v.clone();
+    if let Some(obj) = content.as_object_mut() {
+        obj.shift_remove("id");
+    }
+    if let Ok(ev) = Evaluation::parse_json(&content) {
+        return ev.id.0;
+    }
+    let digest = Sha256::digest(canonical_json(&content).to_string().as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The id a report line about input `v` names: its own `id` when it gives a non-empty
+/// string (valid or not, so the sender recognises the line), else [`derived_id`].
+pub fn report_id(v: &Value) -> String {
+    match v.get("id").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => derived_id(v),
+    }
+}
+
+/// `v` with every object's keys sorted (serde_json keeps insertion order in this workspace).
+fn canonical_json(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical_json(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical_json).collect()),
+        other => other.clone(),
     }
 }
 
@@ -790,6 +841,58 @@ mod tests {
         let mut c = a.clone();
         c["score"] = json!("cold");
         assert_ne!(Evaluation::parse_json(&c).unwrap().id, ea.id);
+    }
+
+    #[test]
+    fn rejected_content_gets_a_derived_id_independent_of_key_order() {
+        let a: Value = serde_json::from_str(
+            r#"{"email":"a@b.co","score":"lukewarm","reasoning":"r","evaluated_at":"2026-11-28T09:15:00Z"}"#,
+        )
+        .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{ "evaluated_at":"2026-11-28T09:15:00Z", "reasoning":"r", "score":"lukewarm", "email":"a@b.co" }"#,
+        )
+        .unwrap();
+        assert!(Evaluation::parse_json(&a).is_err());
+        let id = derived_id(&a);
+        assert!(id.starts_with("sha256:") && id.len() == 7 + 64, "{id}");
+        assert_eq!(derived_id(&b), id);
+        assert_eq!(report_id(&a), id, "no id given: the derived one");
+        let mut c = a.clone();
+        c["score"] = json!("tepid");
+        assert_ne!(derived_id(&c), id, "other content, other id");
+        let mut given = a.clone();
+        given["id"] = json!("ev-7");
+        assert_eq!(report_id(&given), "ev-7");
+        given["id"] = json!(7);
+        assert_eq!(report_id(&given), id, "a non-string id is not an id");
+        given["id"] = json!("");
+        assert_eq!(report_id(&given), id);
+        // A CSV row derives the id its JSON form would.
+        let header: Vec<String> = ["email", "score", "reasoning", "evaluated_at"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let row: Vec<String> = ["a@b.co", "lukewarm", "r", "2026-11-28T09:15:00Z"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(report_id(&csv_record_json(&header, &row)), id);
+    }
+
+    #[test]
+    fn derived_id_of_valid_content_is_the_evaluations_id() {
+        let mut v = sample();
+        v.as_object_mut().unwrap().remove("id");
+        let ev = Evaluation::parse_json(&v).unwrap();
+        assert_eq!(derived_id(&v), ev.id.as_str());
+        // Rejected only in strict mode (an unknown key): the id a lenient send would get.
+        v["extra"] = json!(1);
+        assert!(Evaluation::parse_json_with(&v, ParseOptions { strict: true }).is_err());
+        assert_eq!(derived_id(&v), ev.id.as_str());
+        // An invalid id does not change the content's id.
+        v["id"] = json!("a\nb");
+        assert_eq!(derived_id(&v), ev.id.as_str());
     }
 
     #[test]

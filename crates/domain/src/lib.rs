@@ -16,7 +16,7 @@ pub use config::{
 pub use email::{Email, EmailError};
 pub use evaluation::{
     AccountHint, EvaluatedAt, Evaluation, EvaluationId, FieldError, ParseOptions, Person,
-    Propensity, Score, describe_errors, format_salesforce_datetime, json_kind,
-    parse_salesforce_datetime,
+    Propensity, Score, csv_record_json, derived_id, describe_errors, format_salesforce_datetime,
+    json_kind, parse_salesforce_datetime, report_id,
 };
 pub use report::{Outcome, Reason, Report, ReportError, Warning, WriteAction, WriteReport};
