@@ -4,5 +4,6 @@ mod check;
 mod demo;
 mod fields;
 mod roles;
+mod rules;
 mod service;
 mod sync;
