@@ -2,7 +2,7 @@
 //! retries with backoff, limit tracking, and the API surface (describe, query, composite
 //! packing of queries and collections writes, identity, limits).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -43,6 +43,10 @@ pub struct CallCounts {
     pub token: u64,
 }
 
+/// The status recorded by [`Client::calls_by_status`] for a data call that got no HTTP
+/// response (connection refused or reset, timeout, body cut off before the headers).
+pub const TRANSPORT_ERROR_STATUS: u16 = 0;
+
 /// The subresponses of one Composite request, or why it failed as a whole.
 type CompositeAnswer = Result<Vec<SubResponse>, Error>;
 
@@ -57,6 +61,18 @@ enum CallKind {
     Other,
 }
 
+impl CallKind {
+    /// The name used in [`Client::calls_by_status`] (same as the [`CallCounts`] fields).
+    fn label(self) -> &'static str {
+        match self {
+            CallKind::Query => "query",
+            CallKind::Composite => "composite",
+            CallKind::Describe => "describe",
+            CallKind::Other => "other",
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     query: AtomicU64,
@@ -64,6 +80,8 @@ struct Counters {
     describe: AtomicU64,
     other: AtomicU64,
     token: AtomicU64,
+    /// Data call responses by (kind label, HTTP status or [`TRANSPORT_ERROR_STATUS`]).
+    responses: Mutex<BTreeMap<(&'static str, u16), u64>>,
 }
 
 /// The current session. `generation` increases with every refresh so that requests that
@@ -564,6 +582,14 @@ impl Client {
         }
     }
 
+    /// Data calls by (kind, HTTP status of the response): kinds as in [`CallCounts`]
+    /// (`query`, `composite`, `describe`, `other`), [`TRANSPORT_ERROR_STATUS`] for calls
+    /// that got no response. Each retry is its own entry, so a 503 then a success shows
+    /// as one 503 and one 200. Token requests are not included.
+    pub fn calls_by_status(&self) -> BTreeMap<(&'static str, u16), u64> {
+        lock(&self.inner.counters.responses).clone()
+    }
+
     /// Base URL of data calls (from the token response).
     pub fn instance_url(&self) -> String {
         read_session(&self.inner.session).instance_url.clone()
@@ -628,8 +654,12 @@ impl Client {
             rb = rb.json(b);
         }
         self.count(req.kind);
-        let resp = rb.send().await.map_err(|e| Error::transport(&e))?;
+        let resp = rb.send().await.map_err(|e| {
+            self.count_status(req.kind, TRANSPORT_ERROR_STATUS);
+            Error::transport(&e)
+        })?;
         let status = resp.status().as_u16();
+        self.count_status(req.kind, status);
         let headers = resp.headers().clone();
         if let Some(u) = headers
             .get(LIMIT_INFO_HEADER)
@@ -705,6 +735,12 @@ impl Client {
             CallKind::Other => &c.other,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_status(&self, kind: CallKind, status: u16) {
+        *lock(&self.inner.counters.responses)
+            .entry((kind.label(), status))
+            .or_insert(0) += 1;
     }
 }
 

@@ -36,7 +36,7 @@ mod limits;
 mod soql;
 mod types;
 
-pub use client::{CallCounts, Client};
+pub use client::{CallCounts, Client, TRANSPORT_ERROR_STATUS};
 pub use config::{ApiVersion, ClientConfig, LoginUrl, RetryPolicy, TokenSource};
 pub use describe::{FieldDescribe, FieldType, SObjectDescribe};
 pub use error::{ApiError, Error, ErrorClass, TransportKind, classify};

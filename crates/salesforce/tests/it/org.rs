@@ -290,6 +290,48 @@ async fn a_burst_of_503_is_retried() {
 }
 
 #[tokio::test]
+async fn responses_are_counted_by_kind_and_status() {
+    let org = org().await;
+    let client = connect(&org).await;
+    let before = client.calls_by_status();
+    org.control().fail_next_calls(1);
+    client.query("SELECT Id FROM Lead LIMIT 1").await.unwrap();
+    let after = client.calls_by_status();
+    let delta = |k: (&'static str, u16)| {
+        after.get(&k).copied().unwrap_or(0) - before.get(&k).copied().unwrap_or(0)
+    };
+    assert_eq!(delta(("query", 503)), 1, "the injected 503: {after:?}");
+    assert_eq!(
+        delta(("query", 200)),
+        1,
+        "the retry that succeeded: {after:?}"
+    );
+    let total: u64 = after.values().sum();
+    assert_eq!(total, client.calls_made(), "every data call has one status");
+}
+
+#[tokio::test]
+async fn a_call_without_response_counts_as_transport_error() {
+    // Once the org is gone its port refuses connections: calls get no HTTP status.
+    let org = org().await;
+    let client = connect(&org).await;
+    org.shutdown().await;
+    let err = client
+        .query("SELECT Id FROM Lead LIMIT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    let by_status = client.calls_by_status();
+    assert_eq!(
+        by_status
+            .get(&("query", salesforce::TRANSPORT_ERROR_STATUS))
+            .copied(),
+        Some(client.calls_made()),
+        "{by_status:?}"
+    );
+}
+
+#[tokio::test]
 async fn daily_limit_gives_limit_exceeded_and_usage_is_tracked() {
     let org = org().await;
     let client = connect(&org).await;
