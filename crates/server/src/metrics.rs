@@ -146,6 +146,7 @@ impl Metrics {
             );
         }
         let mut calls = Vec::new();
+        let mut responses = Vec::new();
         let mut usage = Vec::new();
         let mut paused = Vec::new();
         for i in integrations.iter() {
@@ -168,6 +169,7 @@ impl Metrics {
                 ] {
                     calls.push((format!("integration=\"{name}\",kind=\"{kind}\""), n));
                 }
+                responses.extend(response_samples(name, &c.calls_by_status()));
             }
             if let Some(share) = i.usage_share() {
                 usage.push((format!("integration=\"{name}\""), share));
@@ -178,6 +180,12 @@ impl Metrics {
             "trailspark_salesforce_calls_total",
             "Salesforce API calls made by this process (a Composite request counts once), by kind.",
             &calls,
+        );
+        counter(
+            &mut out,
+            "trailspark_salesforce_responses_total",
+            "Salesforce API calls made by this process, by kind and HTTP status (status=\"error\" when no response came).",
+            &responses,
         );
         gauge_f(
             &mut out,
@@ -193,6 +201,27 @@ impl Metrics {
         );
         out
     }
+}
+
+/// Samples of `trailspark_salesforce_responses_total` for one integration's client.
+fn response_samples(
+    integration: &str,
+    by_status: &BTreeMap<(&'static str, u16), u64>,
+) -> Vec<(String, u64)> {
+    by_status
+        .iter()
+        .map(|((kind, status), n)| {
+            let status = if *status == salesforce::TRANSPORT_ERROR_STATUS {
+                "error".to_string()
+            } else {
+                status.to_string()
+            };
+            (
+                format!("integration=\"{integration}\",kind=\"{kind}\",status=\"{status}\""),
+                *n,
+            )
+        })
+        .collect()
 }
 
 /// A label value with the characters Prometheus escapes removed.
@@ -261,5 +290,32 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(
+            text.contains("# TYPE trailspark_salesforce_responses_total counter\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn responses_are_labelled_by_kind_and_status() {
+        let by_status = BTreeMap::from([
+            (("query", 200), 4),
+            (("query", 503), 1),
+            (("composite", salesforce::TRANSPORT_ERROR_STATUS), 2),
+        ]);
+        let mut out = String::new();
+        counter(
+            &mut out,
+            "trailspark_salesforce_responses_total",
+            "h",
+            &response_samples("sim", &by_status),
+        );
+        for line in [
+            "trailspark_salesforce_responses_total{integration=\"sim\",kind=\"query\",status=\"200\"} 4\n",
+            "trailspark_salesforce_responses_total{integration=\"sim\",kind=\"query\",status=\"503\"} 1\n",
+            "trailspark_salesforce_responses_total{integration=\"sim\",kind=\"composite\",status=\"error\"} 2\n",
+        ] {
+            assert!(out.contains(line), "{line} missing in {out}");
+        }
     }
 }
