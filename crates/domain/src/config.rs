@@ -73,14 +73,42 @@ pub struct Config {
     pub destination: Option<DestinationSettings>,
 }
 
-/// `[server]`: used by `serve` and `demo`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `[server]`: used by `serve` and `demo`. `Debug` masks the password of `database_url`.
+#[derive(Clone, PartialEq, Serialize)]
 pub struct ServerSettings {
     pub listen: String,
     pub database_url: String,
     pub public_url: String,
     /// `[server.worker]`
     pub worker: WorkerSettings,
+}
+
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url_password(&self.database_url))
+            .field("public_url", &self.public_url)
+            .field("worker", &self.worker)
+            .finish()
+    }
+}
+
+/// `url` with the password of its user info (`scheme://user:PASSWORD@host/...`) replaced
+/// by `***`, for Debug output, logs and errors; other URLs are returned unchanged.
+pub fn redact_url_password(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..]),
+        None => url.to_string(),
+    }
 }
 
 /// `[server.worker]`: how the delivery workers batch and retry.
@@ -669,7 +697,10 @@ impl Walker {
         {
             self.problem(
                 &join(path, "database_url"),
-                format!("expected sqlite://PATH or postgres://..., got {database_url:?}"),
+                format!(
+                    "expected sqlite://PATH or postgres://..., got {:?}",
+                    redact_url_password(&database_url)
+                ),
             );
         }
         let public_url = self
@@ -1032,6 +1063,47 @@ score_field = "TrailSpark_Score__c"
 [destinations.salesforce.propensity]
 account_field = "TrailSpark_Propensity__c"
 "#;
+
+    #[test]
+    fn database_password_never_shows_in_debug_or_errors() {
+        let text = FULL.replace(
+            "sqlite://trailspark.db",
+            "postgres://app:s3cr3t@db.example.com:5432/trailspark",
+        );
+        let c = Config::from_toml_str(&text, "config.toml").unwrap();
+        let debug = format!("{:?}", c.server.as_ref().unwrap());
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(
+            debug.contains("postgres://app:***@db.example.com:5432/trailspark"),
+            "{debug}"
+        );
+
+        let text = FULL.replace("sqlite://trailspark.db", "mysql://app:s3cr3t@db/x");
+        let err = Config::from_toml_str(&text, "config.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database_url"), "{err}");
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!(err.contains("mysql://app:***@db/x"), "{err}");
+    }
+
+    #[test]
+    fn redacts_only_the_password_of_a_url() {
+        assert_eq!(
+            redact_url_password("postgresql://u:p%40ss@h/d?sslmode=require"),
+            "postgresql://u:***@h/d?sslmode=require"
+        );
+        assert_eq!(redact_url_password("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(
+            redact_url_password("sqlite://a:b@c.db"),
+            "sqlite://a:***@c.db"
+        );
+        assert_eq!(redact_url_password("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(
+            redact_url_password("postgres://h/d?x=a@b"),
+            "postgres://h/d?x=a@b"
+        );
+    }
 
     #[test]
     fn parses_the_contract_example() {

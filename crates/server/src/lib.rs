@@ -49,8 +49,9 @@ pub enum Mode {
     WorkersOnly,
 }
 
-/// Everything the service needs, already parsed.
-#[derive(Debug, Clone)]
+/// Everything the service needs, already parsed. `Debug` masks the password of
+/// `database_url`.
+#[derive(Clone)]
 pub struct Settings {
     pub listen: String,
     pub database_url: String,
@@ -61,6 +62,24 @@ pub struct Settings {
     pub destination: Option<DestinationSettings>,
     /// Sync-log entries older than this are purged (checked hourly).
     pub log_retention: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field(
+                "database_url",
+                &domain::config::redact_url_password(&self.database_url),
+            )
+            .field("public_url", &self.public_url)
+            .field("mode", &self.mode)
+            .field("worker", &self.worker)
+            .field("integrations", &self.integrations)
+            .field("destination", &self.destination)
+            .field("log_retention", &self.log_retention)
+            .finish()
+    }
 }
 
 impl Settings {
@@ -289,5 +308,24 @@ async fn purge_loop(store: Arc<dyn Store>, retention: Duration, mut stop: watch:
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_masks_the_database_password() {
+        let cfg = Config::from_toml_str(
+            "[server]\ndatabase_url = \"postgres://app:s3cr3t@db:5432/ts\"\n",
+            "c.toml",
+        )
+        .unwrap();
+        let s = Settings::from_config(&cfg);
+        assert_eq!(s.database_url, "postgres://app:s3cr3t@db:5432/ts");
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(debug.contains("postgres://app:***@db:5432/ts"), "{debug}");
     }
 }
