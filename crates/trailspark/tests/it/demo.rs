@@ -14,6 +14,8 @@ use crate::sync::Scratch;
 async fn demo_runs_with_no_setup_and_delivers_its_samples() {
     let s = Scratch::new("demo");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_trailspark"))
+        // Not README's default 127.0.0.1:8080: tests run in parallel (and a developer may
+        // have a demo running), so a fixed port would make them fail at random.
         .args(["demo", "--listen", "127.0.0.1:0", "--every", "1", "--dir"])
         .arg(&s.0)
         .stdin(Stdio::null())
@@ -101,4 +103,26 @@ async fn demo_runs_with_no_setup_and_delivers_its_samples() {
         .expect("demo stops on Ctrl-C")
         .expect("wait");
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn demo_on_a_taken_address_exits_2_and_suggests_listen() {
+    let s = Scratch::new("demo-busy");
+    // Stands in for README's default 8080 being taken: a random port held by this test.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy = taken.local_addr().expect("addr").to_string();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_trailspark"))
+        .args(["demo", "--listen", &busy, "--dir"])
+        .arg(&s.0)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("demo gives up promptly")
+        .expect("demo runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--listen"), "{stderr}");
+    drop(taken);
 }
