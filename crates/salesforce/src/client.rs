@@ -17,7 +17,7 @@ use crate::config::{ApiVersion, ClientConfig, RetryPolicy};
 use crate::describe::SObjectDescribe;
 use crate::error::{ApiError, Error, ErrorClass};
 use crate::limits::{ApiUsage, Limits, parse_limit_info};
-use crate::types::{CollectionWrite, Identity, Record, SaveResult, WriteOptions};
+use crate::types::{CollectionWrite, Identity, Record, SaveResult, WriteAction, WriteOptions};
 use crate::{
     COLLECTION_MAX_RECORDS, COMPOSITE_MAX_HEAVY_SUBREQUESTS, DUPLICATE_RULE_HEADER,
     LIMIT_INFO_HEADER,
@@ -148,6 +148,10 @@ struct Request<'a> {
     body: Option<&'a Value>,
     headers: Vec<(&'static str, String)>,
     kind: CallKind,
+    /// Whether the request may be sent again after an ambiguous failure (see
+    /// [`Error::is_ambiguous`]): false for a Composite carrying creates, which are not
+    /// idempotent.
+    resend_ambiguous: bool,
 }
 
 impl<'a> Request<'a> {
@@ -159,6 +163,7 @@ impl<'a> Request<'a> {
             body: None,
             headers: Vec::new(),
             kind,
+            resend_ambiguous: true,
         }
     }
 }
@@ -346,7 +351,7 @@ impl Client {
                         .enumerate()
                         .map(|(i, p)| composite::query_subrequest(p.url.clone(), format!("q{i}")))
                         .collect();
-                    let r = self.composite(&subs, Vec::new()).await;
+                    let r = self.composite(&subs, Vec::new(), true).await;
                     (group, r)
                 })
                 .buffered(self.inner.cfg.concurrency)
@@ -399,11 +404,14 @@ impl Client {
     /// - An op with more than 200 records gives that op `Err(Error::InvalidRequest)`
     ///   without sending it; an op with no records gives `Ok(vec![])`.
     /// - A Composite request failing at the HTTP level (no per-record results came back) is
-    ///   retried as a whole when retryable, so delivery is **at least once**: a create whose
-    ///   response was lost may be sent again. The delivery engine protects creates by
-    ///   re-looking-up before a retried create. Likewise an op whose subrequest failed as
-    ///   a whole with a retryable error (e.g. subrequest `httpStatusCode` 503, no
-    ///   per-record results) is sent again in a later Composite request. Per-record
+    ///   retried as a whole when retryable — unless it carries a create and the failure is
+    ///   ambiguous ([`Error::is_ambiguous`]: timeout, connection lost after sending, HTTP
+    ///   500), because the records may already exist and a resend would create them twice.
+    ///   Such ops get the (retryable) error without a resend; the caller must look the
+    ///   records up again before trying again (`trailspark sync` and the delivery engine do).
+    ///   Likewise an op whose subrequest failed as a whole with a retryable error (e.g.
+    ///   subrequest `httpStatusCode` 503, no per-record results) is sent again in a later
+    ///   Composite request, except an ambiguous failure of a create op. Per-record
     ///   failures (e.g. one record's `UNABLE_TO_LOCK_ROW`) are *not* retried here: they are
     ///   results for the caller. When retries are exhausted each op of that Composite gets
     ///   the error.
@@ -463,7 +471,13 @@ impl Client {
             let answers: Vec<(OpGroup, CompositeAnswer)> = futures::stream::iter(groups)
                 .map(|(group, subs)| {
                     let top_headers = top_headers.clone();
-                    async move { (group, self.composite(&subs, top_headers).await) }
+                    let creates = group
+                        .iter()
+                        .any(|(i, _)| ops[*i].action == WriteAction::Create);
+                    async move {
+                        let answer = self.composite(&subs, top_headers, !creates).await;
+                        (group, answer)
+                    }
                 })
                 .buffered(self.inner.cfg.concurrency)
                 .collect()
@@ -483,7 +497,11 @@ impl Client {
                         for ((i, attempt), sub) in group.into_iter().zip(subs) {
                             let r = save_results(&ops[i], sub);
                             match r {
-                                Err(e) if may_retry(&self.inner.cfg.retry, &e, attempt) => {
+                                Err(e)
+                                    if may_retry(&self.inner.cfg.retry, &e, attempt)
+                                        && !(ops[i].action == WriteAction::Create
+                                            && e.is_ambiguous()) =>
+                                {
                                     tracing::warn!(error = %e, attempt, "collection subrequest failed; retrying");
                                     backoff_for = backoff_for.max(attempt);
                                     next.push((i, attempt + 1));
@@ -508,11 +526,13 @@ impl Client {
             .collect())
     }
 
-    /// One Composite request (retried as a whole on HTTP-level retryable failures).
+    /// One Composite request (retried as a whole on HTTP-level retryable failures; after an
+    /// ambiguous failure only when `resend_ambiguous`).
     async fn composite(
         &self,
         subs: &[SubRequest],
         headers: Vec<(&'static str, String)>,
+        resend_ambiguous: bool,
     ) -> Result<Vec<SubResponse>, Error> {
         let body = composite::composite_body(subs);
         let path = format!("{}/composite", self.inner.cfg.api_version.data_path());
@@ -523,6 +543,7 @@ impl Client {
                 body: Some(&body),
                 headers,
                 kind: CallKind::Composite,
+                resend_ambiguous,
             })
             .await?;
         composite::parse_composite_response(subs, &resp.body)
@@ -618,6 +639,12 @@ impl Client {
                 ErrorClass::Refresh if !refreshed => {
                     refreshed = true;
                     self.refresh(generation).await?;
+                }
+                // The request may have been processed: resending a create could create
+                // the records twice, so the caller decides (after a fresh lookup).
+                ErrorClass::Retryable if !req.resend_ambiguous && err.is_ambiguous() => {
+                    tracing::warn!(error = %err, "Salesforce write with creates failed ambiguously; not resending");
+                    return Err(err);
                 }
                 ErrorClass::Retryable if attempt < policy.max_attempts => {
                     let delay = jittered_delay(policy, attempt);

@@ -125,6 +125,25 @@ impl Error {
         }
     }
 
+    /// Whether the request may have been processed although it failed: a timeout or a
+    /// connection lost after the request was sent (only a connect error proves it never
+    /// left), or an HTTP 500, after which Salesforce's state is unknown. A 502/503/504, a
+    /// lock or limit answer means the request was refused before any change. Resending a
+    /// non-idempotent request (a create) after such a failure may apply it twice.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            Error::Transport { kind, .. } => *kind != TransportKind::Connect,
+            Error::Api { status, errors } => {
+                *status == 500
+                    || errors
+                        .first()
+                        .is_some_and(|e| e.error_code == "UNKNOWN_EXCEPTION")
+            }
+            Error::UnexpectedResponse { status, .. } => *status == 500,
+            _ => false,
+        }
+    }
+
     /// Salesforce's `errorCode` (or OAuth `error`) as spelled, when there is one.
     pub fn error_code(&self) -> Option<&str> {
         match self {

@@ -4,6 +4,7 @@
 //! - `oauth`: every token flow against the emulated org's OAuth server;
 //! - `org`: end to end against the emulated org (`sfsim`).
 
+mod ambiguous;
 mod fake;
 mod oauth;
 mod org;
