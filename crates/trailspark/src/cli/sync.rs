@@ -30,6 +30,16 @@ pub const DEFAULT_BATCH_SIZE: usize = 5000;
 /// very long reasonings (up to 131,072 characters each) still streams in bounded memory.
 const MAX_BATCH_TEXT_BYTES: usize = 64 * 1024 * 1024;
 
+/// Extra delivery rounds for evaluations that failed transiently (row lock, 503, a create
+/// whose answer was lost), by default. Each round delivers them again from scratch:
+/// `Destination::deliver` looks every email up before planning, so a create that did reach
+/// Salesforce becomes an update instead of a duplicate.
+pub const DEFAULT_RETRIES: u32 = 3;
+
+/// Wait before retry round 1; doubled every round (1 s, 2 s, 4 s), each wait jittered
+/// down to half so that parallel runs do not retry in step.
+const RETRY_BASE_DELAY: Duration = Duration::from_secs(1);
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The configuration file (TOML) with [integrations.NAME] and [destinations.salesforce].
@@ -53,6 +63,11 @@ pub struct Args {
     /// Reject evaluations with keys the contract does not define.
     #[arg(long)]
     pub strict: bool,
+    /// Times evaluations that failed transiently (row lock, Salesforce unavailable, lost
+    /// answer) are delivered again, after 1 s, 2 s, 4 s, ...; 0 disables. Not applied once
+    /// the API usage pause or the org's request limit is reached.
+    #[arg(long, default_value_t = DEFAULT_RETRIES, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: u32,
 }
 
 pub async fn run(args: Args) -> ExitCode {
@@ -361,7 +376,11 @@ async fn sync(args: Args) -> Result<ExitCode> {
                     .map(|e| Report::failed(e.id.as_str(), e.email.normalized(), err.clone()))
                     .collect()
             }
-            Sink::Live(d) => d.deliver(&evaluations, opts).await,
+            Sink::Live(d) => {
+                let mut reports = d.deliver(&evaluations, opts).await;
+                retry_transient(d, &evaluations, &mut reports, opts, &args, integ).await;
+                reports
+            }
             Sink::Disabled(s) => {
                 let mut r =
                     delivery::plan(&evaluations, &Lookup::default(), s, &Metadata::default())
@@ -411,6 +430,59 @@ async fn sync(args: Args) -> Result<ExitCode> {
     })
 }
 
+/// Delivers again, up to `args.retries` rounds with backoff, the evaluations whose report
+/// failed transiently, replacing their reports in place (input order is kept). A fresh
+/// `deliver` looks the emails up again, so retrying a create whose answer was lost is safe.
+async fn retry_transient(
+    d: &Destination,
+    evaluations: &[Evaluation],
+    reports: &mut [Report],
+    opts: DeliverOptions,
+    args: &Args,
+    integ: &domain::IntegrationSettings,
+) {
+    for round in 0..args.retries {
+        let again: Vec<usize> = reports
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| worth_retrying(r))
+            .map(|(i, _)| i)
+            .collect();
+        if again.is_empty() || paused(d, integ.pause_at_api_usage) {
+            return;
+        }
+        tokio::time::sleep(retry_delay(round)).await;
+        let subset: Vec<Evaluation> = again.iter().map(|&i| evaluations[i].clone()).collect();
+        let fresh = d.deliver(&subset, opts).await;
+        for (i, r) in again.into_iter().zip(fresh) {
+            reports[i] = r;
+        }
+    }
+}
+
+/// A failed report a later attempt may fix: transient, and not a limit that lasts (the
+/// usage pause or the org's daily request limit, which only the rolling 24 h window
+/// lifts; the concurrent-request limit `ConcurrentPerOrgLongTxn` clears in seconds).
+fn worth_retrying(r: &Report) -> bool {
+    let Some(e) = r.error.as_ref().filter(|e| e.transient) else {
+        return false;
+    };
+    let lasting_limit = e.code == domain::hints::API_USAGE_PAUSED
+        || e.code == "HTTP_429"
+        || e.code == "REQUEST_LIMIT_EXCEEDED" && !e.message.contains("ConcurrentPerOrgLongTxn");
+    r.outcome == Outcome::Failed && !lasting_limit
+}
+
+/// [`RETRY_BASE_DELAY`] doubled per round, jittered to between half and all of it.
+fn retry_delay(round: u32) -> Duration {
+    let full = RETRY_BASE_DELAY * 2u32.saturating_pow(round.min(6));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    full.mul_f64(0.5 + 0.5 * f64::from(nanos % 1000) / 1000.0)
+}
+
 /// Whether the org's daily API usage, as Salesforce reported it on the last response
 /// (`Sforce-Limit-Info`), has passed the integration's `pause_at_api_usage` share: the
 /// product leaves the rest of the allocation to the org's other integrations.
@@ -453,4 +525,40 @@ fn summary(
             ""
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(code: &str, message: &str) -> Report {
+        Report::failed("e", "p@x.com", ReportError::from_code(code, message))
+    }
+
+    #[test]
+    fn only_short_lived_transient_failures_are_retried() {
+        assert!(worth_retrying(&failed("UNABLE_TO_LOCK_ROW", "")));
+        assert!(worth_retrying(&failed("HTTP_503", "")));
+        assert!(worth_retrying(&failed(
+            "REQUEST_LIMIT_EXCEEDED",
+            "ConcurrentPerOrgLongTxn Limit exceeded"
+        )));
+        assert!(!worth_retrying(&failed(
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded."
+        )));
+        assert!(!worth_retrying(&failed(
+            domain::hints::API_USAGE_PAUSED,
+            ""
+        )));
+        assert!(!worth_retrying(&failed("INVALID_FIELD", "")));
+    }
+
+    #[test]
+    fn retry_delay_doubles_with_jitter() {
+        for (round, full) in [(0, 1.0), (1, 2.0), (2, 4.0)] {
+            let d = retry_delay(round).as_secs_f64();
+            assert!(d >= full / 2.0 && d <= full, "round {round}: {d}");
+        }
+    }
 }

@@ -940,11 +940,49 @@ async fn duplicate_rule_blocks_a_create_and_allow_duplicate_save_passes_an_alert
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn locked_record_fails_as_transient() {
+async fn locked_record_fails_as_transient_after_the_retries() {
     let org = org("").await;
     let c = contact(&org, "A", "p@x.com");
+    let other = contact(&org, "B", "q@x.com");
     org.control().lock_records(&[c.as_str()], None);
+    let evs = [ev("e", "p@x.com", "hot", T), ev("f", "q@x.com", "cold", T)];
+    let o = sync(&org, "", &evs, &["--retries", "1"]).await;
+    assert_exit(&o, 1);
+    let l = lines(&o);
+    assert_eq!(l.len(), 2);
+    assert_eq!(l[0]["id"], "e", "input order kept");
+    assert_eq!(l[0]["error"]["code"], "UNABLE_TO_LOCK_ROW", "{}", l[0]);
+    assert_eq!(l[0]["error"]["transient"], true);
+    assert_eq!(l[1]["outcome"], "updated", "{}", l[1]);
+    assert_eq!(record(&org, &other)["TrailSpark_Score__c"], "cold");
+    assert_ne!(record(&org, &c)["TrailSpark_Score__c"], "hot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_that_clears_is_retried_and_written() {
+    let org = org("").await;
+    let c = contact(&org, "A", "p@x.com");
+    org.control().lock_records(&[c.as_str()], Some(1));
     let o = sync(&org, "", &[ev("e", "p@x.com", "hot", T)], &[]).await;
+    assert_exit(&o, 0);
+    let l = lines(&o);
+    assert_eq!(l.len(), 1, "one report line per evaluation");
+    assert_eq!(l[0]["outcome"], "updated", "{}", l[0]);
+    assert_eq!(record(&org, &c)["TrailSpark_Score__c"], "hot");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_0_reports_the_first_transient_failure() {
+    let org = org("").await;
+    let c = contact(&org, "A", "p@x.com");
+    org.control().lock_records(&[c.as_str()], Some(1));
+    let o = sync(
+        &org,
+        "",
+        &[ev("e", "p@x.com", "hot", T)],
+        &["--retries", "0"],
+    )
+    .await;
     assert_exit(&o, 1);
     let l = lines(&o);
     assert_eq!(l[0]["error"]["code"], "UNABLE_TO_LOCK_ROW", "{}", l[0]);
