@@ -305,6 +305,7 @@ pub async fn retry_delivery(
     let parsed: DeliveryId = id.parse().map_err(|_| not_found())?;
     match state.store.retry_delivery(parsed).await? {
         RetryOutcome::Requeued => {
+            request_metadata_refresh(&state).await;
             state.notify.notify_waiters();
             Ok((StatusCode::ACCEPTED, Json(json!({"requeued": 1}))).into_response())
         }
@@ -341,6 +342,7 @@ pub async fn retry_failed(
     }
     let n = state.store.retry_failed(None).await?;
     if n > 0 {
+        request_metadata_refresh(&state).await;
         state.notify.notify_waiters();
     }
     Ok((StatusCode::ACCEPTED, Json(json!({"requeued": n}))).into_response())
@@ -351,11 +353,6 @@ pub async fn replay(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if state.destination.is_none() {
-        return Err(ApiError::NotFound(
-            "no [destinations.salesforce] is configured".into(),
-        ));
-    }
     let body = body.map_err(|e| ApiError::bad_request("unreadable_body", e.body_text()))?;
     let v: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
@@ -409,19 +406,18 @@ pub async fn replay(
     Ok((StatusCode::ACCEPTED, Json(json!({"requeued": n}))).into_response())
 }
 
-/// `GET /api/v1/destinations/salesforce`: the settings, same keys as the TOML table.
-pub async fn get_destination(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
-        .destination
-        .as_ref()
-        .map(|d| Json(d.to_json()))
-        .ok_or_else(|| ApiError::NotFound("no [destinations.salesforce] is configured".into()))
-}
-
-/// `GET /api/v1/integrations`
-pub async fn list_integrations(State(state): State<AppState>) -> Json<Value> {
-    let items: Vec<Value> = state.integrations.iter().map(|i| i.to_json()).collect();
-    Json(json!({"items": items}))
+/// A retry is the admin saying "I fixed it in Salesforce": ask the workers to re-read the
+/// org's field metadata before the next batch (a field created since the last describe is
+/// then written instead of failing again).
+async fn request_metadata_refresh(state: &AppState) {
+    let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+    if let Err(e) = state
+        .store
+        .put_setting(crate::worker::METADATA_REFRESH_KEY, &json!(now as i64))
+        .await
+    {
+        tracing::warn!(error = %e, "cannot ask the workers to re-read the field metadata");
+    }
 }
 
 pub async fn healthz() -> Json<Value> {

@@ -27,8 +27,10 @@ use store::{DeliveryId, DeliveryResult, Disposition, LeasedDelivery, RetryPolicy
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::time::Instant;
 
-use crate::integrations::{Connector, Integration, Status};
+use crate::current;
+use crate::integrations::{Connector, Integration, Integrations, Status};
 use crate::metrics::Metrics;
+use crate::secrets::SecretBox;
 
 /// The destination name deliveries are queued under (the `[destinations.salesforce]` table).
 pub const SALESFORCE: &str = "salesforce";
@@ -114,38 +116,22 @@ pub struct WorkerContext {
     pub metrics: Arc<Metrics>,
     pub options: WorkerOptions,
     pub connector: Connector,
+    pub integrations: Integrations,
+    pub secrets: Arc<SecretBox>,
+    /// `[destinations.salesforce]` of the config file; `None`: the saved settings.
+    pub config_destination: Option<Arc<DestinationSettings>>,
     pub shutdown: watch::Receiver<bool>,
     /// Identifies this process in lease owners (`<pid>-<random>`).
     pub process_tag: String,
 }
 
-/// Runs the workers of one destination until shutdown.
-pub async fn run_destination(
-    ctx: WorkerContext,
-    settings: DestinationSettings,
-    integration: Option<Arc<Integration>>,
-) {
-    let destination = if settings.enabled {
-        let Some(integration) = integration else {
-            tracing::error!(integration = %settings.integration, "destination names an unknown integration; not delivering");
-            return;
-        };
-        let Some(client) = connect(&ctx, &integration).await else {
-            return; // shut down while connecting
-        };
-        match Destination::new(settings, client).await {
-            Ok(d) => Some((Arc::new(d), integration)),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot set up the destination");
-                return;
-            }
-        }
-    } else {
-        tracing::info!(
-            "destination disabled: deliveries are recorded as skipped (destination_disabled)"
-        );
-        None
-    };
+/// The store setting a retry request writes, so every worker re-reads the org's field
+/// metadata before its next batch (the admin may just have fixed a field in Salesforce).
+pub const METADATA_REFRESH_KEY: &str = "salesforce.metadata_refresh_requested";
+
+/// Runs the workers of the destination until shutdown.
+pub async fn run_destination(ctx: WorkerContext) {
+    let resolver = Arc::new(Resolver::new(ctx.clone()));
     let gate = Arc::new(PauseGate::default());
     let mut loops = Vec::new();
     for i in 0..ctx.options.concurrency {
@@ -153,7 +139,7 @@ pub async fn run_destination(
         loops.push(tokio::spawn(batch_loop(
             ctx.clone(),
             worker,
-            destination.clone(),
+            resolver.clone(),
             gate.clone(),
         )));
     }
@@ -162,27 +148,148 @@ pub async fn run_destination(
     }
 }
 
-/// Signs in, retrying with a pause until it works or shutdown is asked.
-async fn connect(ctx: &WorkerContext, integration: &Integration) -> Option<salesforce::Client> {
-    let mut shutdown = ctx.shutdown.clone();
-    loop {
-        integration.set_status(Status::Connecting);
-        match (ctx.connector)(integration.settings.clone()).await {
-            Ok(client) => {
-                integration.set_client(client.clone());
-                integration.set_status(Status::Connected);
-                return Some(client);
-            }
-            Err(e) => {
-                let message = format!("{e:#}");
-                tracing::warn!(integration = %integration.settings.name, error = %message, "cannot sign in; retrying");
-                integration.set_status(Status::Error { message });
-            }
+/// What a batch loop delivers to right now.
+#[derive(Clone)]
+enum Target {
+    /// Nothing to deliver to yet (no settings saved, the org disconnected or unreachable):
+    /// deliveries stay queued, untouched, and the reason is visible in the integration's
+    /// status and the service log.
+    Wait,
+    /// The destination is switched off: deliveries are recorded as skipped.
+    Disabled,
+    Deliver(Arc<Destination>, Arc<Integration>),
+}
+
+/// Works out the [`Target`] from the settings in force and the integration they name,
+/// keeping one [`Destination`] per settings version and connection (so its cached field
+/// metadata survives from batch to batch), and rebuilding it when either changes.
+struct Resolver {
+    ctx: WorkerContext,
+    state: Mutex<ResolverState>,
+}
+
+#[derive(Default)]
+struct ResolverState {
+    /// The last answer and when it was worked out (reused for a moment).
+    last: Option<(Instant, Target)>,
+    /// The destination built for (settings version, settings, integration).
+    built: Option<(i64, DestinationSettings, Arc<Integration>, Arc<Destination>)>,
+    /// The last metadata-refresh request seen.
+    refresh_seen: Option<Value>,
+    /// The last reason for waiting that was logged (each change is logged once).
+    announced: Option<String>,
+}
+
+/// How long a worked-out target is reused before the settings are read again.
+const RESOLVE_EVERY: Duration = Duration::from_millis(500);
+
+impl Resolver {
+    fn new(ctx: WorkerContext) -> Resolver {
+        Resolver {
+            ctx,
+            state: Mutex::new(ResolverState::default()),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(ctx.options.reconnect_after) => {}
-            _ = stopped(&mut shutdown) => return None,
+    }
+
+    async fn target(&self) -> Target {
+        let mut st = self.state.lock().await;
+        if let Some((at, t)) = &st.last
+            && at.elapsed() < RESOLVE_EVERY
+        {
+            return t.clone();
         }
+        let t = self.resolve(&mut st).await;
+        st.last = Some((Instant::now(), t.clone()));
+        t
+    }
+
+    fn wait(st: &mut ResolverState, why: String) -> Target {
+        if st.announced.as_deref() != Some(why.as_str()) {
+            tracing::warn!(reason = %why, "not delivering: evaluations stay queued");
+            st.announced = Some(why);
+        }
+        Target::Wait
+    }
+
+    async fn resolve(&self, st: &mut ResolverState) -> Target {
+        let ctx = &self.ctx;
+        if let Err(e) = ctx
+            .integrations
+            .sync_stored_if_older(ctx.store.as_ref(), Duration::from_secs(1))
+            .await
+        {
+            return Self::wait(st, format!("cannot read the stored connections: {e}"));
+        }
+        let current = match current::current(ctx.store.as_ref(), ctx.config_destination.as_ref()).await
+        {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return Self::wait(
+                    st,
+                    "no destination settings saved yet (Settings > CRM Integration > Destinations)".into(),
+                );
+            }
+            Err(e) => return Self::wait(st, format!("cannot read the destination settings: {e:#}")),
+        };
+        if !current.settings.enabled {
+            if st.announced.as_deref() != Some("disabled") {
+                tracing::info!("destination disabled: deliveries are recorded as skipped (destination_disabled)");
+                st.announced = Some("disabled".into());
+            }
+            return Target::Disabled;
+        }
+        let name = current.settings.integration.clone();
+        let Some(integration) = ctx.integrations.get(&name) else {
+            return Self::wait(st, format!("the destination names the integration {name:?}, which does not exist"));
+        };
+        if integration.is_disconnected() {
+            integration.set_status(Status::Disconnected);
+            return Self::wait(st, format!("the integration {name} is disconnected: connect it again"));
+        }
+        let client = match integration.client() {
+            Some(c) => c,
+            None => {
+                integration.set_status(Status::Connecting);
+                match integration.connect(&ctx.connector, &ctx.secrets).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let message = format!("{e:#}");
+                        integration.set_status(Status::Error { message: message.clone() });
+                        return Self::wait(st, format!("cannot sign in to the integration {name}: {message}"));
+                    }
+                }
+            }
+        };
+        if matches!(integration.status(), Status::Idle | Status::Connecting | Status::Error { .. }) {
+            integration.set_status(Status::Connected);
+        }
+        if st.announced.take().is_some() {
+            tracing::info!(integration = %name, "delivering");
+        }
+        let version = current.version_key();
+        let reuse = st.built.as_ref().filter(|(v, s, i, _)| {
+            *v == version && *s == current.settings && Arc::ptr_eq(i, &integration)
+        });
+        let dest = match reuse {
+            Some((.., d)) => d.clone(),
+            None => {
+                let d = Arc::new(Destination::new(current.settings.clone(), client));
+                st.built = Some((version, current.settings, integration.clone(), d.clone()));
+                d
+            }
+        };
+        // A retry request asks every worker to look at the org's fields again.
+        if let Ok(marker) = ctx.store.get_setting(METADATA_REFRESH_KEY).await
+            && marker != st.refresh_seen
+        {
+            if st.refresh_seen.is_some() || marker.is_some() {
+                if let Err(e) = dest.refresh_metadata().await {
+                    tracing::warn!(error = %e, "cannot re-read the org's field metadata");
+                }
+            }
+            st.refresh_seen = marker;
+        }
+        Target::Deliver(dest, integration)
     }
 }
 
@@ -209,7 +316,7 @@ impl PauseGate {
         client: &salesforce::Client,
     ) -> bool {
         use std::sync::atomic::Ordering;
-        let limit = integration.settings.pause_at_api_usage;
+        let limit = integration.pause_at_api_usage;
         let mut shutdown = ctx.shutdown.clone();
         let mut announced = false;
         loop {
@@ -219,7 +326,7 @@ impl PauseGate {
             let hit = self.limit_hit.load(Ordering::SeqCst);
             if !over_share && !hit {
                 if announced {
-                    tracing::info!(integration = %integration.settings.name, "delivery resumed: the org's API usage is below the pause threshold");
+                    tracing::info!(integration = %integration.name, "delivery resumed: the org's API usage is below the pause threshold");
                     integration.set_status(Status::Connected);
                 }
                 return true;
@@ -238,7 +345,7 @@ impl PauseGate {
                 if !matches!(integration.status(), Status::Paused { .. }) {
                     ctx.metrics.pause_started();
                 }
-                tracing::warn!(integration = %integration.settings.name, %reason, "delivery paused");
+                tracing::warn!(integration = %integration.name, %reason, "delivery paused");
                 integration.set_status(Status::Paused { reason });
             }
             {
@@ -281,7 +388,7 @@ impl PauseGate {
 async fn batch_loop(
     ctx: WorkerContext,
     worker: String,
-    destination: Option<(Arc<Destination>, Arc<Integration>)>,
+    resolver: Arc<Resolver>,
     gate: Arc<PauseGate>,
 ) {
     let mut shutdown = ctx.shutdown.clone();
@@ -304,6 +411,21 @@ async fn batch_loop(
                 }
             }
         }
+        let target = resolver.target().await;
+        let destination = match &target {
+            Target::Wait => {
+                // Nothing leased: the deliveries keep their place and their attempts.
+                tokio::select! {
+                    _ = ctx.notify.notified() => {}
+                    _ = tokio::time::sleep(ctx.options.reconnect_after) => {}
+                    _ = stopped(&mut shutdown) => return,
+                }
+                backlog = true;
+                continue;
+            }
+            Target::Disabled => None,
+            Target::Deliver(dest, integration) => Some((dest.clone(), integration.clone())),
+        };
         if let Some((dest, integration)) = &destination
             && !gate.wait(&ctx, integration, dest.client()).await
         {
