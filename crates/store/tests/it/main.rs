@@ -1,4 +1,5 @@
-//! Behaviour tests of the store, each run against SQLite and (when configured) PostgreSQL.
+//! Behaviour tests of the store, each run against SQLite and PostgreSQL (ignored unless asked
+//! for: it needs a server).
 
 mod support;
 
