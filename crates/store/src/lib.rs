@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+mod admin_types;
 mod backoff;
 mod postgres;
 mod sqlite;
@@ -21,6 +22,7 @@ mod token;
 mod types;
 mod util;
 
+pub use admin_types::*;
 pub use backoff::backoff_delay;
 pub use token::{TOKEN_PREFIX, generate_token, hash_token};
 pub use types::*;
@@ -42,6 +44,17 @@ pub enum StoreError {
     InvalidCursor,
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
+    /// A unique value is taken already (e.g. a user's email).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the last owner cannot be removed or demoted")]
+    LastOwner,
+    /// Something the operation refers to does not exist (e.g. the user of a new session).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request is refused as such (e.g. a user with the `ingest` role).
+    #[error("invalid: {0}")]
+    Invalid(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
