@@ -77,3 +77,4 @@ impl Backend {
 }
 
 include!("common.rs");
+include!("admin.rs");

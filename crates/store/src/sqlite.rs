@@ -119,3 +119,4 @@ impl Backend {
 }
 
 include!("common.rs");
+include!("admin.rs");
