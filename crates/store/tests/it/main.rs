@@ -2,6 +2,7 @@
 
 mod support;
 
+mod admin;
 mod ingest;
 mod lease;
 mod listing;
