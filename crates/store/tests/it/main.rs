@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod ingest;
 mod lease;
 mod listing;
