@@ -833,4 +833,139 @@ impl Store for Backend {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn create_user(&self, email: &str, password_hash: &str, role: TokenRole) -> Result<User> {
+        admin::create_user(self, email, password_hash, role).await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        admin::find_user_by_email(self, email).await
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        admin::get_user(self, id).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        admin::list_users(self).await
+    }
+
+    async fn count_users(&self) -> Result<u64> {
+        admin::count_users(self).await
+    }
+
+    async fn set_user_role(&self, id: &str, role: TokenRole) -> Result<Option<User>> {
+        admin::set_user_role(self, id, role).await
+    }
+
+    async fn set_user_password(&self, id: &str, password_hash: &str) -> Result<bool> {
+        admin::set_user_password(self, id, password_hash).await
+    }
+
+    async fn remove_user(&self, id: &str) -> Result<bool> {
+        admin::remove_user(self, id).await
+    }
+
+    async fn note_sign_in(&self, user_id: &str) -> Result<()> {
+        admin::note_sign_in(self, user_id).await
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<Session> {
+        admin::create_session(self, s).await
+    }
+
+    async fn find_session(&self, token_hash: &str) -> Result<Option<Session>> {
+        admin::find_session(self, token_hash).await
+    }
+
+    async fn touch_session(&self, token_hash: &str) -> Result<()> {
+        admin::touch_session(self, token_hash).await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<bool> {
+        admin::delete_session(self, token_hash).await
+    }
+
+    async fn purge_expired_sessions(&self) -> Result<u64> {
+        admin::purge_expired_sessions(self).await
+    }
+
+    async fn sign_in_failures(&self, email: &str) -> Result<(u32, Option<OffsetDateTime>)> {
+        admin::sign_in_failures(self, email).await
+    }
+
+    async fn record_sign_in_failure(&self, email: &str) -> Result<u32> {
+        admin::record_sign_in_failure(self, email).await
+    }
+
+    async fn clear_sign_in_failures(&self, email: &str) -> Result<()> {
+        admin::clear_sign_in_failures(self, email).await
+    }
+
+    async fn create_oauth_state(&self, s: OAuthState) -> Result<()> {
+        admin::create_oauth_state(self, s).await
+    }
+
+    async fn take_oauth_state(&self, state_hash: &str) -> Result<Option<OAuthState>> {
+        admin::take_oauth_state(self, state_hash).await
+    }
+
+    async fn upsert_connection(&self, c: Connection) -> Result<Connection> {
+        admin::upsert_connection(self, c).await
+    }
+
+    async fn get_connection(&self, name: &str) -> Result<Option<Connection>> {
+        admin::get_connection(self, name).await
+    }
+
+    async fn list_connections(&self) -> Result<Vec<Connection>> {
+        admin::list_connections(self).await
+    }
+
+    async fn disconnect_connection(&self, name: &str) -> Result<bool> {
+        admin::disconnect_connection(self, name).await
+    }
+
+    async fn set_connection_refresh_token(
+        &self,
+        name: &str,
+        refresh_token_enc: &str,
+    ) -> Result<bool> {
+        admin::set_connection_refresh_token(self, name, refresh_token_enc).await
+    }
+
+    async fn connections_changed_since(&self, t: OffsetDateTime) -> Result<bool> {
+        admin::connections_changed_since(self, t).await
+    }
+
+    async fn save_destination_settings(
+        &self,
+        destination: &str,
+        value: &Value,
+        saved_by: Option<&str>,
+    ) -> Result<SettingsVersion> {
+        admin::save_destination_settings(self, destination, value, saved_by).await
+    }
+
+    async fn current_destination_settings(
+        &self,
+        destination: &str,
+    ) -> Result<Option<SettingsVersion>> {
+        admin::current_destination_settings(self, destination).await
+    }
+
+    async fn destination_settings_history(
+        &self,
+        destination: &str,
+    ) -> Result<Vec<SettingsVersion>> {
+        admin::destination_settings_history(self, destination).await
+    }
+
+    async fn append_audit(&self, e: NewAudit) -> Result<AuditEntry> {
+        admin::append_audit(self, e).await
+    }
+
+    async fn list_audit(&self, limit: u32, before_id: Option<i64>) -> Result<Vec<AuditEntry>> {
+        admin::list_audit(self, limit, before_id).await
+    }
 }

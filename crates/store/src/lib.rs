@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+mod admin_types;
 mod backoff;
 mod postgres;
 mod sqlite;
@@ -21,6 +22,7 @@ mod token;
 mod types;
 mod util;
 
+pub use admin_types::*;
 pub use backoff::backoff_delay;
 pub use token::{TOKEN_PREFIX, generate_token, hash_token};
 pub use types::*;
@@ -42,6 +44,17 @@ pub enum StoreError {
     InvalidCursor,
     #[error("stored data is malformed: {0}")]
     Corrupt(String),
+    /// A unique value is taken already (e.g. a user's email).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("the last owner cannot be removed or demoted")]
+    LastOwner,
+    /// Something the operation refers to does not exist (e.g. the user of a new session).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request is refused as such (e.g. a user with the `ingest` role).
+    #[error("invalid: {0}")]
+    Invalid(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -156,6 +169,127 @@ pub trait Store: Send + Sync {
 
     /// Saves (replaces) a settings document.
     async fn put_setting(&self, key: &str, value: &Value) -> Result<()>;
+
+    // Users: people who sign in to the page. Emails are kept trimmed and lower-cased and
+    // looked up case-insensitively. There is always at least one owner once there is one.
+
+    /// Creates a user. A taken email → `Conflict`; role `Ingest` → `Invalid`.
+    async fn create_user(&self, email: &str, password_hash: &str, role: TokenRole) -> Result<User>;
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>>;
+
+    /// Every user, by email.
+    async fn list_users(&self) -> Result<Vec<User>>;
+
+    async fn count_users(&self) -> Result<u64>;
+
+    /// Changes a user's role (None: no such user). Demoting the last owner → `LastOwner`;
+    /// role `Ingest` → `Invalid`.
+    async fn set_user_role(&self, id: &str, role: TokenRole) -> Result<Option<User>>;
+
+    /// Replaces a user's password hash and ends their sessions; false when no such user.
+    async fn set_user_password(&self, id: &str, password_hash: &str) -> Result<bool>;
+
+    /// Removes a user and their sessions; false when no such user. The last owner →
+    /// `LastOwner`.
+    async fn remove_user(&self, id: &str) -> Result<bool>;
+
+    /// Notes a successful sign-in (`last_sign_in_at` = now).
+    async fn note_sign_in(&self, user_id: &str) -> Result<()>;
+
+    // Sessions, keyed by the SHA-256 of the cookie value (the value is never stored).
+
+    /// Opens a session now; its user must exist (`NotFound` otherwise).
+    async fn create_session(&self, s: NewSession) -> Result<Session>;
+
+    /// The session with its user; None when missing or expired (idle or absolute).
+    async fn find_session(&self, token_hash: &str) -> Result<Option<Session>>;
+
+    /// Notes a use now, extending the idle expiry (never past the absolute one). An expired
+    /// session stays expired.
+    async fn touch_session(&self, token_hash: &str) -> Result<()>;
+
+    async fn delete_session(&self, token_hash: &str) -> Result<bool>;
+
+    /// Deletes expired sessions; returns how many.
+    async fn purge_expired_sessions(&self) -> Result<u64>;
+
+    // Sign-in throttling, per lower-cased email, over [`SIGN_IN_FAILURE_WINDOW`].
+
+    /// Failures in the current window and when the last one happened; `(0, None)` when
+    /// the window has lapsed.
+    async fn sign_in_failures(&self, email: &str) -> Result<(u32, Option<OffsetDateTime>)>;
+
+    /// Counts a failure now and returns the window's count (1 when the previous failure
+    /// is older than the window).
+    async fn record_sign_in_failure(&self, email: &str) -> Result<u32>;
+
+    async fn clear_sign_in_failures(&self, email: &str) -> Result<()>;
+
+    // OAuth authorization requests in flight (single use).
+
+    async fn create_oauth_state(&self, s: OAuthState) -> Result<()>;
+
+    /// Removes and returns the state (a second take finds nothing); expired or not, the
+    /// caller checks. Other expired states are deleted on the way.
+    async fn take_oauth_state(&self, state_hash: &str) -> Result<Option<OAuthState>>;
+
+    // Salesforce connections, by integration name.
+
+    /// Inserts or replaces the connection by name, connected (`disconnected_at` cleared),
+    /// `updated_at` = now; returns it as stored.
+    async fn upsert_connection(&self, c: Connection) -> Result<Connection>;
+
+    async fn get_connection(&self, name: &str) -> Result<Option<Connection>>;
+
+    /// Every connection, by name.
+    async fn list_connections(&self) -> Result<Vec<Connection>>;
+
+    /// Forgets the connection's secrets and marks it disconnected; the row stays. False
+    /// when no such connection.
+    async fn disconnect_connection(&self, name: &str) -> Result<bool>;
+
+    /// Stores a rotated refresh token. False when no such connection or it is
+    /// disconnected (a refresh racing a disconnect must not reconnect it).
+    async fn set_connection_refresh_token(
+        &self,
+        name: &str,
+        refresh_token_enc: &str,
+    ) -> Result<bool>;
+
+    /// Whether any connection changed after `t` (cheap; workers poll it).
+    async fn connections_changed_since(&self, t: OffsetDateTime) -> Result<bool>;
+
+    // Destination settings, every saved version kept.
+
+    /// Saves a new version (the destination's previous highest + 1).
+    async fn save_destination_settings(
+        &self,
+        destination: &str,
+        value: &Value,
+        saved_by: Option<&str>,
+    ) -> Result<SettingsVersion>;
+
+    /// The latest version.
+    async fn current_destination_settings(
+        &self,
+        destination: &str,
+    ) -> Result<Option<SettingsVersion>>;
+
+    /// Every version, newest first.
+    async fn destination_settings_history(&self, destination: &str)
+    -> Result<Vec<SettingsVersion>>;
+
+    // Audit log.
+
+    /// Appends an entry, timed now.
+    async fn append_audit(&self, e: NewAudit) -> Result<AuditEntry>;
+
+    /// Up to `limit` entries (at most 1000) with ids below `before_id`, newest first: pass
+    /// the last id of a page to get the next.
+    async fn list_audit(&self, limit: u32, before_id: Option<i64>) -> Result<Vec<AuditEntry>>;
 }
 
 /// Opens (creating a SQLite file on first start) and migrates the database named by

@@ -30,13 +30,22 @@ const LEASE_SQL: &str = "WITH due AS (SELECT id FROM deliveries WHERE destinatio
 const FOR_UPDATE: &str = "FOR UPDATE";
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "initial".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/postgres/0001_initial.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "initial".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0001_initial.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "admin".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0002_admin.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 pub(crate) struct Backend {
@@ -68,3 +77,4 @@ impl Backend {
 }
 
 include!("common.rs");
+include!("admin.rs");

@@ -40,13 +40,22 @@ const LEASE_SQL: &str = "UPDATE deliveries SET state = 'leased', lease_owner = $
 const FOR_UPDATE: &str = "";
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "initial".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/sqlite/0001_initial.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "initial".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0001_initial.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "admin".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0002_admin.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 pub(crate) struct Backend {
@@ -110,3 +119,4 @@ impl Backend {
 }
 
 include!("common.rs");
+include!("admin.rs");

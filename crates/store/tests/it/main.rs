@@ -1,7 +1,9 @@
-//! Behaviour tests of the store, each run against SQLite and (when configured) PostgreSQL.
+//! Behaviour tests of the store, each run against SQLite and PostgreSQL (ignored unless asked
+//! for: it needs a server).
 
 mod support;
 
+mod admin;
 mod ingest;
 mod lease;
 mod listing;
