@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use store::{ApiToken, Session, TokenRole, hash_token};
@@ -182,7 +182,7 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
     if access == Access::Public {
         return next.run(req).await;
     }
-    let caller = match authenticate(&state, &req).await {
+    let caller = match authenticate(&state, req.headers()).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -212,16 +212,16 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
 }
 
 /// The caller of a request, from its bearer token or its session cookie.
-pub async fn authenticate(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
-    if let Some(token) = bearer(req) {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    if let Some(token) = bearer(headers) {
         return match state.store.find_token_by_hash(&hash_token(token)).await? {
             Some(t) => Ok(Caller(Arc::new(Principal::Token(t)))),
             None => Err(ApiError::Unauthorized),
         };
     }
-    match session_of(state, req.headers()).await? {
+    match session_of(state, headers).await? {
         Some(s) => Ok(Caller(Arc::new(Principal::User(Box::new(s))))),
-        None if session::cookie_value(req.headers()).is_some() => Err(ApiError::SessionExpired),
+        None if session::cookie_value(headers).is_some() => Err(ApiError::SessionExpired),
         None => Err(ApiError::Unauthorized),
     }
 }
@@ -229,7 +229,7 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<Caller, Api
 /// The live session named by the request's cookie (touched at most once a minute).
 pub async fn session_of(
     state: &AppState,
-    headers: &axum::http::HeaderMap,
+    headers: &HeaderMap,
 ) -> Result<Option<Session>, ApiError> {
     let Some(value) = session::cookie_value(headers) else {
         return Ok(None);
@@ -245,8 +245,8 @@ pub async fn session_of(
     Ok(Some(s))
 }
 
-fn bearer(req: &Request) -> Option<&str> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;

@@ -161,6 +161,8 @@ impl From<store::StoreError> for ApiError {
                 message,
                 details: Vec::new(),
             },
+            store::StoreError::NotFound(message) => ApiError::NotFound(message),
+            store::StoreError::Invalid(message) => ApiError::bad_request("invalid", message),
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }

@@ -164,7 +164,7 @@ pub struct AppState {
 /// The API router with roles and the error shape on every path.
 pub fn router(state: AppState) -> Router {
     use api::*;
-    use axum::routing::{delete, patch, put};
+    use axum::routing::{delete, patch};
     use handlers::{audit, connections, session, settings, users};
     Router::new()
         .route("/api/v1/evaluations", post(post_evaluations))

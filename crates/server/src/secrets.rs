@@ -78,7 +78,7 @@ impl SecretBox {
         let ct = self
             .cipher
             .encrypt(
-                XNonce::from_slice(&nonce),
+                &XNonce::from(nonce),
                 Payload {
                     msg: plaintext.as_bytes(),
                     aad: purpose.as_bytes(),
@@ -104,10 +104,11 @@ impl SecretBox {
             bail!("a stored secret is too short");
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at the nonce length");
         let pt = self
             .cipher
             .decrypt(
-                XNonce::from_slice(nonce),
+                &XNonce::from(nonce),
                 Payload {
                     msg: ct,
                     aad: purpose.as_bytes(),

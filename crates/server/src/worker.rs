@@ -273,7 +273,10 @@ impl Resolver {
         let dest = match reuse {
             Some((.., d)) => d.clone(),
             None => {
-                let d = Arc::new(Destination::new(current.settings.clone(), client));
+                let d = match Destination::new(current.settings.clone(), client).await {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => return Self::wait(st, format!("cannot set up the destination: {e}")),
+                };
                 st.built = Some((version, current.settings, integration.clone(), d.clone()));
                 d
             }
