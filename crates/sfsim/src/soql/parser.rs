@@ -152,7 +152,6 @@ impl Parser<'_> {
                 return Err(self.unexpected());
             }
         };
-        let from_pos = self.toks[self.i - 1].1;
         let mut q = Query {
             select,
             from,
@@ -205,7 +204,6 @@ impl Parser<'_> {
         if *self.peek() != Tok::End {
             return Err(self.unexpected());
         }
-        let _ = from_pos;
         Ok(q)
     }
 
