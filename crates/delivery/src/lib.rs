@@ -19,8 +19,8 @@ pub use destination::{
     DEFAULT_CONCURRENCY, DeliverOptions, DeliveryError, Destination, object_meta, outcomes,
 };
 pub use meta::{
-    FieldKind, FieldMeta, FieldOption, Metadata, ObjectMeta, SObject, compatible, compatible_types,
-    field_options,
+    FieldKind, FieldMeta, FieldOption, Metadata, NotOffered, ObjectMeta, SObject, SlotOptions,
+    compatible, compatible_types, slot_options,
 };
 pub use plan::{Plan, PlannedWrite, plan};
 pub use rows::{AccountRow, ContactRow, LeadRow, Lookup, Values};
