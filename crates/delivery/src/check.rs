@@ -14,10 +14,35 @@ use crate::destination::{object_meta, objects_needed};
 use crate::meta::{Metadata, SObject, compatible, compatible_types};
 use crate::write::report_error;
 
-/// One problem: the settings key it concerns, what is wrong, and how to fix it.
+/// The stable [`Problem::code`]s: settings pages and API clients key on them, so a code
+/// never changes meaning; messages may be reworded.
+pub mod codes {
+    /// The field does not exist on the object, or the integration user cannot see it.
+    pub const FIELD_MISSING: &str = "field_missing";
+    /// The field's type cannot hold the slot's value (a Date field for the score, ...).
+    pub const FIELD_TYPE_MISMATCH: &str = "field_type_mismatch";
+    /// Not updateable: field-level security, or a formula / read-only field.
+    pub const FIELD_NOT_EDITABLE: &str = "field_not_editable";
+    /// Not createable while `create_records` would create records of that object.
+    pub const FIELD_NOT_CREATEABLE: &str = "field_not_createable";
+    /// A picklist without every value the slot writes.
+    pub const PICKLIST_MISSING_VALUES: &str = "picklist_missing_values";
+    /// A text field shorter than the slot's longest value.
+    pub const FIELD_TOO_SHORT: &str = "field_too_short";
+    /// A field required on create that trailspark does not fill, with `create_records` on.
+    pub const REQUIRED_FIELD_NOT_FILLED: &str = "required_field_not_filled";
+    /// The integration cannot authenticate (or reach Salesforce).
+    pub const INTEGRATION_NOT_CONNECTED: &str = "integration_not_connected";
+    /// Signed in, but the objects' describe failed.
+    pub const METADATA_UNAVAILABLE: &str = "metadata_unavailable";
+}
+
+/// One problem: the settings key it concerns, a stable [`codes`] value, what is wrong, and
+/// how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub key: String,
+    pub code: String,
     pub message: String,
     pub fix: String,
 }
@@ -29,23 +54,6 @@ impl fmt::Display for Problem {
 }
 
 const PREFIX: &str = "destinations.salesforce";
-
-/// Minimum text length for a slot's values (`cold`, `medium_propensity`).
-fn min_length(slot: Slot) -> u32 {
-    match slot {
-        Slot::Score => domain::Score::ALL
-            .iter()
-            .map(|s| s.as_str().len() as u32)
-            .max()
-            .unwrap_or(0),
-        Slot::Propensity => domain::Propensity::ALL
-            .iter()
-            .map(|p| p.salesforce_value().len() as u32)
-            .max()
-            .unwrap_or(0),
-        Slot::EvaluationDate | Slot::Reasoning => 0,
-    }
-}
 
 /// Runs the preflight against the org: authentication, then the describes, then the fields.
 pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Problem> {
@@ -68,6 +76,7 @@ pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Probl
                 let err = report_error(&e);
                 problems.push(Problem {
                     key: format!("{PREFIX}.integration"),
+                    code: codes::METADATA_UNAVAILABLE.into(),
                     message: format!(
                         "cannot read the {} object's fields: {}: {}",
                         o.as_str(),
@@ -96,6 +105,7 @@ pub fn auth_problem(integration: &str, e: &salesforce::Error) -> Problem {
     };
     Problem {
         key: format!("integrations.{integration}"),
+        code: codes::INTEGRATION_NOT_CONNECTED.into(),
         message: format!("the integration cannot connect to Salesforce: {e}"),
         fix,
     }
@@ -187,6 +197,7 @@ fn check_required(out: &mut Vec<Problem>, meta: &Metadata, object: SObject, mapp
         if !ours {
             out.push(Problem {
                 key: format!("{PREFIX}.create_records"),
+                code: codes::REQUIRED_FIELD_NOT_FILLED.into(),
                 message: format!("{o}.{} ({}) is required to create a {o}, and trailspark does not fill it", f.name, f.label),
                 fix: format!("give {o}.{} a default value or make it optional in Setup, or turn create_records off", f.name),
             });
@@ -207,6 +218,7 @@ fn check_field(
     let Some(f) = meta.object(object).field(name) else {
         out.push(Problem {
             key: key.into(),
+            code: codes::FIELD_MISSING.into(),
             message: format!("field {name} does not exist on {o}, or the integration user cannot see it"),
             fix: format!(
                 "create it in Salesforce Setup > Object Manager > {o} > Fields & Relationships (or correct the API name); if it exists, give the integration user's profile or permission set Read and Edit access in its field-level security"
@@ -217,6 +229,7 @@ fn check_field(
     if !compatible(slot, &f.kind) {
         out.push(Problem {
             key: key.into(),
+            code: codes::FIELD_TYPE_MISMATCH.into(),
             message: format!("{o}.{} is a {} field, which cannot hold the {}", f.name, f.kind.as_str(), slot.as_str().replace('_', " ")),
             fix: format!(
                 "map a {} field instead (`trailspark fields --object {o}` lists the fields and their types)",
@@ -228,12 +241,14 @@ fn check_field(
     if !f.updateable {
         out.push(Problem {
             key: key.into(),
+            code: codes::FIELD_NOT_EDITABLE.into(),
             message: format!("{o}.{} is not editable by the integration user", f.name),
             fix: format!("in Setup > Object Manager > {o} > Fields & Relationships > {} > Set Field-Level Security, give the integration user's profile Edit access (formula fields can never be written: map another field)", f.label),
         });
     } else if creating && !f.createable {
         out.push(Problem {
             key: key.into(),
+            code: codes::FIELD_NOT_CREATEABLE.into(),
             message: format!(
                 "{o}.{} cannot be set when creating a record, and create_records is on",
                 f.name
@@ -246,14 +261,15 @@ fn check_field(
     if !lacks.is_empty() {
         out.push(Problem {
             key: key.into(),
+            code: codes::PICKLIST_MISSING_VALUES.into(),
             message: format!("picklist {o}.{} lacks the value(s) {}", f.name, lacks.join(", ")),
             fix: format!("add {} to the picklist's values in Setup > Object Manager > {o} > Fields & Relationships > {}", lacks.join(", "), f.label),
         });
     }
-    let min = min_length(slot);
-    if min > 0 && f.length > 0 && f.length < min && !f.picklist_values.iter().any(|_| true) {
+    if let Some(min) = f.too_short(slot) {
         out.push(Problem {
             key: key.into(),
+            code: codes::FIELD_TOO_SHORT.into(),
             message: format!(
                 "{o}.{} holds at most {} characters; values need {min}",
                 f.name, f.length
@@ -317,6 +333,16 @@ mod tests {
                 "destinations.salesforce.contact.score_field",
             ]
         );
+        let codes: Vec<_> = problems.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            [
+                codes::FIELD_MISSING,
+                codes::FIELD_TYPE_MISMATCH,
+                codes::FIELD_NOT_EDITABLE,
+                codes::PICKLIST_MISSING_VALUES
+            ]
+        );
         assert!(problems[0].message.contains("does not exist on Lead"));
         assert!(problems[1].message.contains("string field"));
         assert!(problems[2].fix.contains("Edit access"));
@@ -335,6 +361,7 @@ mod tests {
         s.create_records.enabled = true;
         let p = check_with_metadata(&s, &m);
         assert_eq!(p.len(), 1);
+        assert_eq!(p[0].code, codes::FIELD_NOT_CREATEABLE);
         assert!(p[0].message.contains("creating"));
     }
 
@@ -360,6 +387,7 @@ mod tests {
         let p = check_with_metadata(&s, &m);
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].key, "destinations.salesforce.create_records");
+        assert_eq!(p[0].code, codes::REQUIRED_FIELD_NOT_FILLED);
         assert!(p[0].message.contains("Lead.Region__c"));
     }
 
@@ -370,5 +398,78 @@ mod tests {
         let p = check_with_metadata(&DestinationSettings::suggested("p"), &m);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].key, "destinations.salesforce.propensity.account_field");
+        assert_eq!(p[0].code, codes::FIELD_TOO_SHORT);
+        assert_eq!(
+            p[0].to_string(),
+            "destinations.salesforce.propensity.account_field: Account.TrailSpark_Propensity__c holds at most 10 characters; values need 17. Fix: make the field at least 17 characters long",
+            "the line `trailspark check` prints carries no code"
+        );
+    }
+
+    /// The four mistakes an admin makes most, one field each: exactly four problems, each
+    /// with its code, on the key of the setting to change.
+    #[test]
+    fn missing_field_wrong_type_no_edit_access_and_picklist_without_warm_have_their_codes() {
+        let mut s = DestinationSettings::suggested("p");
+        s.propensity = Default::default();
+        s.lead.score_field = Some("Rating__c".into());
+        s.lead.evaluation_date_field = Some("Nope__c".into());
+        s.contact.score_field = Some("Score_Date__c".into());
+        s.contact.reasoning_field = Some("Reasoning_Formula__c".into());
+        let mut m = meta();
+        let mut lead = good();
+        lead.push(FieldMeta {
+            picklist_values: vec!["hot".into(), "cold".into()],
+            ..f("Rating__c", FieldKind::Picklist, 255)
+        });
+        m.lead = ObjectMeta::new(lead);
+        let mut contact = good();
+        contact.push(f("Score_Date__c", FieldKind::Date, 0));
+        contact.push(FieldMeta {
+            updateable: false,
+            createable: false,
+            ..f("Reasoning_Formula__c", FieldKind::TextArea, 1300)
+        });
+        m.contact = ObjectMeta::new(contact);
+        let problems = check_with_metadata(&s, &m);
+        let got: Vec<_> = problems
+            .iter()
+            .map(|p| (p.key.as_str(), p.code.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "destinations.salesforce.lead.score_field",
+                    "picklist_missing_values"
+                ),
+                (
+                    "destinations.salesforce.lead.evaluation_date_field",
+                    "field_missing"
+                ),
+                (
+                    "destinations.salesforce.contact.score_field",
+                    "field_type_mismatch"
+                ),
+                (
+                    "destinations.salesforce.contact.reasoning_field",
+                    "field_not_editable"
+                ),
+            ]
+        );
+        assert!(problems[0].message.contains("warm"));
+        assert!(problems[2].message.contains("date field"));
+    }
+
+    #[test]
+    fn an_integration_that_cannot_sign_in_is_not_connected() {
+        let e = salesforce::Error::Auth {
+            status: 400,
+            error: "invalid_grant".into(),
+            description: "expired access/refresh token".into(),
+        };
+        let p = auth_problem("prod", &e);
+        assert_eq!(p.key, "integrations.prod");
+        assert_eq!(p.code, codes::INTEGRATION_NOT_CONNECTED);
     }
 }

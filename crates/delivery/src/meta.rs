@@ -94,6 +94,27 @@ impl FieldKind {
         }
     }
 
+    /// The type's name in Salesforce Setup, for admins (`Number`, `Date/Time`, ...).
+    pub fn setup_name(&self) -> &str {
+        match self {
+            FieldKind::String => "Text",
+            FieldKind::TextArea => "Text Area",
+            FieldKind::Picklist => "Picklist",
+            FieldKind::MultiPicklist => "Picklist (Multi-Select)",
+            FieldKind::Combobox => "Combo Box",
+            FieldKind::DateTime => "Date/Time",
+            FieldKind::Date => "Date",
+            FieldKind::Email => "Email",
+            FieldKind::Phone => "Phone",
+            FieldKind::Url => "URL",
+            FieldKind::Reference => "Lookup Relationship",
+            FieldKind::Boolean => "Checkbox",
+            FieldKind::Number => "Number",
+            FieldKind::Id => "ID",
+            FieldKind::Other(s) => s,
+        }
+    }
+
     fn is_picklist(&self) -> bool {
         matches!(self, FieldKind::Picklist | FieldKind::Combobox)
     }
@@ -122,6 +143,23 @@ pub fn compatible_types(slot: Slot) -> &'static str {
         Slot::Score | Slot::Propensity => "Text, Text Area or Picklist",
         Slot::EvaluationDate => "Date/Time or Date",
         Slot::Reasoning => "Long Text Area (or Text)",
+    }
+}
+
+/// Minimum text length for a slot's values (`cold`, `medium_propensity`).
+pub fn min_length(slot: Slot) -> u32 {
+    match slot {
+        Slot::Score => domain::Score::ALL
+            .iter()
+            .map(|s| s.as_str().len() as u32)
+            .max()
+            .unwrap_or(0),
+        Slot::Propensity => domain::Propensity::ALL
+            .iter()
+            .map(|p| p.salesforce_value().len() as u32)
+            .max()
+            .unwrap_or(0),
+        Slot::EvaluationDate | Slot::Reasoning => 0,
     }
 }
 
@@ -158,6 +196,39 @@ impl FieldMeta {
     /// Can the integration user write this field (for updates, and for creates when asked)?
     pub fn writable(&self, creating: bool) -> bool {
         self.updateable && (!creating || self.createable)
+    }
+
+    /// The slot's minimum length when this text field is shorter (a picklist holding values
+    /// is judged by [`FieldMeta::picklist_lacks`] instead).
+    pub fn too_short(&self, slot: Slot) -> Option<u32> {
+        let min = min_length(slot);
+        (min > 0 && self.length > 0 && self.length < min && self.picklist_values.is_empty())
+            .then_some(min)
+    }
+
+    /// Why this field cannot take `slot`, in an admin's words; `None` when it can.
+    /// The first reason found, in the order the settings page would fix them.
+    pub fn unfit_for(&self, slot: Slot) -> Option<String> {
+        if !compatible(slot, &self.kind) {
+            return Some(format!(
+                "{} fields cannot hold the {} (needs {})",
+                self.kind.setup_name(),
+                slot.as_str().replace('_', " "),
+                compatible_types(slot)
+            ));
+        }
+        if !self.updateable {
+            return Some(
+                "read-only for the integration user (field-level security or a formula field)"
+                    .into(),
+            );
+        }
+        let lacks = self.picklist_lacks(slot);
+        if !lacks.is_empty() {
+            return Some(format!("picklist lacks: {}", lacks.join(", ")));
+        }
+        self.too_short(slot)
+            .map(|min| format!("too short: {} characters, needs {min}", self.length))
     }
 
     pub fn picklist_lacks(&self, slot: Slot) -> Vec<&'static str> {
@@ -217,38 +288,71 @@ impl Metadata {
     }
 }
 
-/// One entry of a slot's field dropdown (`Label (API_Name)` on the settings page; the
-/// HTTP API's `GET .../objects/{object}/fields?slot=`).
+/// One entry of a slot's field dropdown (the settings page; the HTTP API's
+/// `GET .../objects/{object}/fields?slot=`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldOption {
     pub name: String,
     pub label: String,
+    /// `Label (API_Name)`, as the dropdown shows it.
+    pub display: String,
     #[serde(rename = "type")]
     pub field_type: String,
     pub length: u32,
     /// Whether the integration user may edit it (field-level security, not a formula).
     pub writable: bool,
+    /// Whether it can be set when creating a record (matters with `create_records` on).
+    pub createable: bool,
 }
 
-/// The fields of an object that can hold `slot` per the compatibility table: writable ones
-/// first, then by label.
-pub fn field_options(om: &ObjectMeta, slot: Slot) -> Vec<FieldOption> {
-    let mut out: Vec<FieldOption> = om
-        .fields()
-        .filter(|f| compatible(slot, &f.kind))
-        .map(|f| FieldOption {
-            name: f.name.clone(),
-            label: f.label.clone(),
-            field_type: f.kind.as_str().to_string(),
-            length: f.length,
-            writable: f.updateable,
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        b.writable
-            .cmp(&a.writable)
-            .then_with(|| a.label.cmp(&b.label))
+/// A field of the object that a slot's dropdown leaves out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotOffered {
+    pub name: String,
+    pub label: String,
+    /// In an admin's words: "read-only for the integration user (...)", "picklist lacks:
+    /// warm", ...
+    pub reason: String,
+}
+
+/// A slot's dropdown: the fields it can map, and every other field with the reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SlotOptions {
+    pub fields: Vec<FieldOption>,
+    pub not_offered: Vec<NotOffered>,
+}
+
+/// The fields of an object that can take `slot` — compatible type, editable by the
+/// integration user, a picklist holding the slot's values, long enough — and the others
+/// with the reason. Both lists: custom fields (`__c`) first, then by label.
+pub fn slot_options(om: &ObjectMeta, slot: Slot) -> SlotOptions {
+    let mut out = SlotOptions::default();
+    let mut fields: Vec<&FieldMeta> = om.fields().collect();
+    fields.sort_by_cached_key(|f| {
+        (
+            !f.name.to_ascii_lowercase().ends_with("__c"),
+            f.label.to_lowercase(),
+            f.name.to_ascii_lowercase(),
+        )
     });
+    for f in fields {
+        match f.unfit_for(slot) {
+            None => out.fields.push(FieldOption {
+                name: f.name.clone(),
+                label: f.label.clone(),
+                display: format!("{} ({})", f.label, f.name),
+                field_type: f.kind.as_str().to_string(),
+                length: f.length,
+                writable: f.updateable,
+                createable: f.createable,
+            }),
+            Some(reason) => out.not_offered.push(NotOffered {
+                name: f.name.clone(),
+                label: f.label.clone(),
+                reason,
+            }),
+        }
+    }
     out
 }
 
@@ -269,38 +373,77 @@ mod tests {
     }
 
     #[test]
-    fn field_options_offer_compatible_fields_writable_first() {
-        let f = |name: &str, kind: FieldKind, updateable: bool| FieldMeta {
-            name: name.into(),
-            label: name.into(),
-            kind,
-            length: 255,
-            createable: updateable,
-            updateable,
-            picklist_values: vec![],
-            restricted_picklist: false,
-            required_on_create: false,
+    fn slot_options_offer_only_fields_that_can_take_the_slot() {
+        let f = |name: &str, label: &str, kind: FieldKind| FieldMeta {
+            label: label.into(),
+            ..crate::testing::field(name, kind, 255)
         };
         let om = ObjectMeta::new(vec![
-            f("A_Date__c", FieldKind::DateTime, true),
-            f("B_Text__c", FieldKind::String, false),
-            f("C_Text__c", FieldKind::String, true),
-            f("D_Num__c", FieldKind::Number, true),
+            FieldMeta {
+                picklist_values: vec!["hot".into(), "warm".into(), "cold".into(), "Hot".into()],
+                ..f("Rating", "Rating", FieldKind::Picklist)
+            },
+            f("Score_Num__c", "Score Number", FieldKind::Number),
+            FieldMeta {
+                updateable: false,
+                createable: false,
+                ..f("Score_Formula__c", "Score Formula", FieldKind::String)
+            },
+            FieldMeta {
+                picklist_values: vec!["hot".into(), "cold".into()],
+                ..f("Score_Pick__c", "Score Pick", FieldKind::Picklist)
+            },
+            FieldMeta {
+                length: 3,
+                ..f("Score_Short__c", "Score Short", FieldKind::String)
+            },
+            FieldMeta {
+                createable: false,
+                ..f("TrailSpark_Score__c", "TrailSpark Score", FieldKind::String)
+            },
+            f("Description", "Description", FieldKind::TextArea),
+            f("Another__c", "another text", FieldKind::String),
         ]);
-        let names: Vec<_> = field_options(&om, Slot::Score)
-            .into_iter()
-            .map(|o| (o.name, o.writable))
+        let o = slot_options(&om, Slot::Score);
+        let offered: Vec<_> = o.fields.iter().map(|f| f.display.as_str()).collect();
+        assert_eq!(
+            offered,
+            [
+                "another text (Another__c)",
+                "TrailSpark Score (TrailSpark_Score__c)",
+                "Description (Description)",
+                "Rating (Rating)",
+            ],
+            "custom first, then by label"
+        );
+        assert!(!o.fields[1].createable && o.fields[1].writable);
+        assert_eq!(o.fields[2].field_type, "textarea");
+        let not: Vec<_> = o
+            .not_offered
+            .iter()
+            .map(|n| (n.name.as_str(), n.reason.as_str()))
             .collect();
         assert_eq!(
-            names,
+            not,
             [
-                ("C_Text__c".to_string(), true),
-                ("B_Text__c".to_string(), false)
+                (
+                    "Score_Formula__c",
+                    "read-only for the integration user (field-level security or a formula field)"
+                ),
+                (
+                    "Score_Num__c",
+                    "Number fields cannot hold the score (needs Text, Text Area or Picklist)"
+                ),
+                ("Score_Pick__c", "picklist lacks: warm"),
+                ("Score_Short__c", "too short: 3 characters, needs 4"),
             ]
         );
+        let dates = slot_options(&om, Slot::EvaluationDate);
+        assert!(dates.fields.is_empty());
+        assert_eq!(dates.not_offered.len(), 8, "every field is accounted for");
         assert_eq!(
-            field_options(&om, Slot::EvaluationDate)[0].field_type,
-            "datetime"
+            dates.not_offered.last().unwrap().reason,
+            "Picklist fields cannot hold the evaluation date (needs Date/Time or Date)"
         );
     }
 

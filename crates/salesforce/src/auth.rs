@@ -21,8 +21,11 @@ pub(crate) struct Token {
     pub instance_url: String,
     /// Identity URL (`id`), used as a fallback for `identity()`.
     pub id_url: Option<String>,
-    /// Set when the org rotates refresh tokens (only then does the response carry one).
+    /// Set when the org rotates refresh tokens (only then does the response carry one),
+    /// and on the authorization-code grant when the scopes asked for one.
     pub refresh_token: Option<SecretString>,
+    /// `issued_at` (milliseconds since the epoch, as a string) when the response has it.
+    pub issued_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -33,6 +36,8 @@ struct TokenResponse {
     id: Option<String>,
     #[serde(default)]
     refresh_token: Option<String>,
+    #[serde(default)]
+    issued_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +100,7 @@ pub(crate) fn parse_token_response(
             instance_url: r.instance_url.trim_end_matches('/').to_owned(),
             id_url: r.id,
             refresh_token: r.refresh_token.map(SecretString::from),
+            issued_at: r.issued_at,
         });
     }
     match serde_json::from_slice::<TokenErrorBody>(body) {
@@ -129,6 +135,7 @@ pub(crate) async fn request_token(
                 instance_url: instance_url.trim_end_matches('/').to_owned(),
                 id_url: None,
                 refresh_token: None,
+                issued_at: None,
             });
         }
         TokenSource::RefreshToken {
@@ -231,6 +238,7 @@ mod tests {
         assert_eq!(t.instance_url, "https://na1.salesforce.com");
         assert_eq!(t.access_token.expose_secret(), "00Dx!AR8");
         assert!(t.refresh_token.is_none());
+        assert_eq!(t.issued_at.as_deref(), Some("1278448832702"));
         let err = parse_token_response(
             400,
             "application/json",

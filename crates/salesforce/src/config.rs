@@ -237,13 +237,59 @@ impl RetryPolicy {
     }
 }
 
+/// How HTTP connections to Salesforce are made: timeouts, user agent, extra trusted CA
+/// certificates. Used on its own by the connect flow ([`crate::oauth`]), which runs before
+/// any [`ClientConfig`] exists; [`ClientConfig::http_options`] gives a client's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub user_agent: String,
+    /// Extra trusted CA certificates (PEM), e.g. the emulated org's generated CA.
+    pub extra_root_certs_pem: Vec<Vec<u8>>,
+}
+
+impl Default for HttpOptions {
+    /// 120 s timeout (collections writes of 200 records take seconds on real orgs, a
+    /// Composite of 5 of them longer), 10 s connect timeout, `trailspark/<version>`.
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            user_agent: concat!("trailspark/", env!("CARGO_PKG_VERSION")).to_owned(),
+            extra_root_certs_pem: Vec::new(),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// The HTTP client (rustls). Redirects are never followed: a Salesforce endpoint that
+    /// redirects is misconfigured, and following would resend a token request's form (with
+    /// its code, verifier or secret) to wherever the redirect points.
+    pub(crate) fn build(&self) -> Result<reqwest::Client, Error> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .user_agent(self.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none());
+        for pem in &self.extra_root_certs_pem {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| Error::Config(format!("CA certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        builder
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))
+    }
+}
+
 /// Everything [`crate::Client::connect`] needs.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub auth: TokenSource,
     pub api_version: ApiVersion,
-    /// Whole-request timeout. Collections writes of 200 records take seconds on real orgs
-    /// (triggers, flows, duplicate rules), a Composite of 5 of them longer.
+    /// Whole-request timeout (default: [`HttpOptions::default`]'s).
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
@@ -255,18 +301,29 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults: API 62.0, 120 s timeout, 10 s connect timeout, default retry policy,
-    /// concurrency 4.
+    /// Defaults: API 62.0, [`HttpOptions::default`] (120 s timeout, 10 s connect timeout),
+    /// default retry policy, concurrency 4.
     pub fn new(auth: TokenSource) -> Self {
+        let http = HttpOptions::default();
         Self {
             auth,
             api_version: DEFAULT_API_VERSION,
-            timeout: Duration::from_secs(120),
-            connect_timeout: Duration::from_secs(10),
+            timeout: http.timeout,
+            connect_timeout: http.connect_timeout,
             retry: RetryPolicy::default(),
             concurrency: 4,
-            user_agent: concat!("trailspark/", env!("CARGO_PKG_VERSION")).to_owned(),
-            extra_root_certs_pem: Vec::new(),
+            user_agent: http.user_agent,
+            extra_root_certs_pem: http.extra_root_certs_pem,
+        }
+    }
+
+    /// The HTTP part of this configuration.
+    pub fn http_options(&self) -> HttpOptions {
+        HttpOptions {
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            user_agent: self.user_agent.clone(),
+            extra_root_certs_pem: self.extra_root_certs_pem.clone(),
         }
     }
 }

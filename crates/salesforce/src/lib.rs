@@ -1,4 +1,5 @@
-//! Salesforce REST client for trailspark: OAuth token flows with single-flight refresh,
+//! Salesforce REST client for trailspark: connecting an org (web-server flow with PKCE,
+//! [`oauth`]), OAuth token flows with single-flight refresh,
 //! describe (cached, `If-Modified-Since` revalidation), SOQL queries with pagination, queries
 //! and sObject Collections writes packed into Composite requests, typed errors with a retry
 //! classification, and API-limit tracking from `Sforce-Limit-Info`.
@@ -33,13 +34,17 @@ mod config;
 mod describe;
 mod error;
 mod limits;
+pub mod oauth;
 mod soql;
 mod types;
 
 pub use client::{CallCounts, Client, TRANSPORT_ERROR_STATUS};
-pub use config::{ApiVersion, ClientConfig, LoginUrl, RetryPolicy, TokenSource};
+pub use config::{ApiVersion, ClientConfig, HttpOptions, LoginUrl, RetryPolicy, TokenSource};
 pub use describe::{FieldDescribe, FieldType, SObjectDescribe};
-pub use error::{ApiError, Error, ErrorClass, TransportKind, classify};
+pub use error::{
+    ApiError, Error, ErrorClass, FIELD_METADATA_ERROR_CODES, TransportKind, classify,
+    is_field_metadata_error,
+};
 pub use limits::{ApiUsage, LimitValue, Limits, parse_limit_info};
 pub use soql::{
     ChunkError, SOQL_MAX_CHARS, chunk_in_clause, escape_soql_literal, quote_soql_literal,
@@ -173,6 +178,13 @@ mod thread_safety {
         send(&c.describe_refresh(""));
         send(&c.identity());
         send(&c.limits());
+        let http = HttpOptions::default();
+        let login = LoginUrl::production();
+        let secret = SecretString::from("");
+        send(&oauth::exchange_code(
+            &http, &login, "", None, "", "", &secret,
+        ));
+        send(&oauth::revoke(&http, &login, &secret));
         send(&Client::connect(ClientConfig::new(
             TokenSource::AccessToken {
                 instance_url: String::new(),

@@ -1,11 +1,16 @@
 //! Every token flow against the emulated org's OAuth server (`sfsim::oauth`), served
 //! standalone on 127.0.0.1: the real form posts, the real error bodies, the identity
-//! service's own expired-token answer.
+//! service's own expired-token answer, and connecting an org (authorize, code exchange
+//! with PKCE, revocation).
 
 use std::sync::Arc;
 
-use salesforce::{Client, ClientConfig, ErrorClass, LoginUrl, SecretString, TokenSource};
-use sfsim::oauth::{Auth, AuthConfig};
+use salesforce::oauth::{DEFAULT_SCOPES, Pkce, authorize_url, exchange_code, revoke};
+use salesforce::{
+    Client, ClientConfig, ErrorClass, ExposeSecret, HttpOptions, LoginUrl, SecretString,
+    TokenSource,
+};
+use sfsim::oauth::{AUTO_APPROVE_PARAM, Auth, AuthConfig};
 
 struct Server {
     url: String,
@@ -173,4 +178,209 @@ async fn https_with_the_orgs_generated_ca() {
         matches!(err, salesforce::Error::Transport { .. }),
         "{err:?}"
     );
+}
+
+/// Where the emulated org sends the browser back; loopback callbacks need no registration.
+const CALLBACK: &str = "http://localhost:1/oauth/callback";
+
+/// What a browser does with the authorize URL: the org approves at once (its auto-approve
+/// switch stands for the admin's login and "Allow") and answers 302 to the callback, whose
+/// `code` is returned after checking `state` came back unchanged.
+async fn authorize(s: &Server, pkce: &Pkce, state: &str) -> String {
+    let url = authorize_url(
+        &s.login(),
+        &s.cfg.client_id,
+        CALLBACK,
+        state,
+        &pkce.challenge,
+        &DEFAULT_SCOPES,
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = browser
+        .get(format!("{url}&{AUTO_APPROVE_PARAM}=true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"].to_str().unwrap();
+    let back = url::Url::parse(location).unwrap();
+    assert!(location.starts_with(CALLBACK), "{location}");
+    let param = |name: &str| {
+        back.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("state").as_deref(), Some(state));
+    param("code").expect("code on the callback")
+}
+
+fn refresh_source(s: &Server, refresh_token: SecretString) -> ClientConfig {
+    let mut cfg = ClientConfig::new(TokenSource::RefreshToken {
+        login_url: s.login(),
+        client_id: s.cfg.client_id.clone(),
+        client_secret: None,
+        refresh_token,
+    });
+    cfg.retry = salesforce::RetryPolicy::none();
+    cfg
+}
+
+#[tokio::test]
+async fn connecting_an_org_yields_a_refresh_token_the_client_signs_in_with() {
+    let s = server().await;
+    let pkce = Pkce::generate();
+    let code = authorize(&s, &pkce, "state-1").await;
+    let http = HttpOptions::default();
+    // PKCE binds the code to this client: no consumer secret is needed.
+    let grant = exchange_code(
+        &http,
+        &s.login(),
+        &s.cfg.client_id,
+        None,
+        &code,
+        CALLBACK,
+        &pkce.verifier,
+    )
+    .await
+    .unwrap();
+    assert_eq!(grant.instance_url, s.url);
+    assert!(grant.issued_at.is_some());
+    assert!(grant.id_url.as_deref().unwrap().contains(&s.cfg.user_id));
+    let refresh = grant
+        .refresh_token
+        .clone()
+        .expect("offline access gives a refresh token");
+    let client = Client::connect(refresh_source(&s, refresh)).await.unwrap();
+    assert_identity(&client, &s).await;
+
+    // A code is single-use.
+    let again = exchange_code(
+        &http,
+        &s.login(),
+        &s.cfg.client_id,
+        None,
+        &code,
+        CALLBACK,
+        &pkce.verifier,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(again.error_code(), Some("invalid_grant"));
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_is_refused_with_a_typed_error() {
+    let s = server().await;
+    let pkce = Pkce::generate();
+    let code = authorize(&s, &pkce, "state-2").await;
+    let other = Pkce::generate();
+    let err = exchange_code(
+        &HttpOptions::default(),
+        &s.login(),
+        &s.cfg.client_id,
+        Some(&SecretString::from(s.cfg.client_secret.clone())),
+        &code,
+        CALLBACK,
+        &other.verifier,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, salesforce::Error::Auth { status: 400, error, .. } if error == "invalid_request"),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert!(!format!("{err} {err:?}").contains(other.verifier.expose_secret()));
+}
+
+#[tokio::test]
+async fn revoking_the_refresh_token_disconnects_and_twice_is_still_success() {
+    let s = server().await;
+    let pkce = Pkce::generate();
+    let code = authorize(&s, &pkce, "state-3").await;
+    let http = HttpOptions::default();
+    let grant = exchange_code(
+        &http,
+        &s.login(),
+        &s.cfg.client_id,
+        None,
+        &code,
+        CALLBACK,
+        &pkce.verifier,
+    )
+    .await
+    .unwrap();
+    let refresh = grant.refresh_token.unwrap();
+    revoke(&http, &s.login(), &refresh).await.unwrap();
+    let err = Client::connect(refresh_source(&s, refresh.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_code(), Some("invalid_grant"), "{err:?}");
+    // Already revoked: the org answers `invalid_token`, which is what a disconnect wants.
+    revoke(&http, &s.login(), &refresh).await.unwrap();
+}
+
+#[tokio::test]
+async fn revoking_against_a_host_that_is_not_an_org_fails() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "<html>down for maintenance</html>",
+        )
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let err = revoke(
+        &HttpOptions::default(),
+        &LoginUrl::parse(&url).unwrap(),
+        &SecretString::from("5Aep861x"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            salesforce::Error::UnexpectedResponse { status: 503, .. }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_connect_flow_trusts_the_orgs_generated_ca_when_told() {
+    let s = server().await;
+    let material = sfsim::tls::generate(&sfsim::tls::DEFAULT_HOSTS).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}",
+        listener.local_addr().unwrap().port()
+    );
+    s.auth.set_instance_url(&url);
+    tokio::spawn(sfsim::tls::serve(
+        listener,
+        sfsim::oauth::router(Arc::clone(&s.auth)),
+        material.server_config(),
+        std::future::pending(),
+    ));
+    let login = LoginUrl::parse_for_connect(&url).unwrap();
+    let (_, refresh) = s.auth.issue_tokens();
+    let refresh = SecretString::from(refresh);
+    let untrusted = revoke(&HttpOptions::default(), &login, &refresh)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(untrusted, salesforce::Error::Transport { .. }),
+        "{untrusted:?}"
+    );
+    let http = HttpOptions {
+        extra_root_certs_pem: vec![material.ca_cert_pem().as_bytes().to_vec()],
+        ..HttpOptions::default()
+    };
+    revoke(&http, &login, &refresh).await.unwrap();
 }

@@ -39,6 +39,7 @@ pub async fn run(args: Args) -> ExitCode {
             Some(sf) => delivery::check::auth_problem(&integ.name, sf),
             None => delivery::Problem {
                 key: format!("integrations.{}", integ.name),
+                code: delivery::check::codes::INTEGRATION_NOT_CONNECTED.into(),
                 message: format!("{e:#}"),
                 fix: "set the environment variables and files the integration names, then run check again".into(),
             },
