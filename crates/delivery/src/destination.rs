@@ -1,13 +1,14 @@
-//! The Salesforce destination: settings + client + cached field metadata, and `deliver`,
-//! which runs lookup → plan → write → outcomes for one batch and never loses an evaluation.
+//! The Salesforce destination: settings + client + field metadata kept fresh
+//! ([`crate::freshness`]), and `deliver`, which runs lookup → plan → write → outcomes for one
+//! batch and never loses an evaluation.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tokio::sync::Mutex;
-
-use domain::{DestinationSettings, Evaluation, Outcome, Report, ReportError};
+use domain::{DestinationSettings, Evaluation, Outcome, Report, ReportError, WriteAction};
 use salesforce::{Client, SObjectDescribe};
 
+use crate::freshness::{DEFAULT_METADATA_MAX_AGE, MetadataCache};
 use crate::lookup::{LookupError, lookup};
 use crate::meta::{FieldKind, FieldMeta, Metadata, ObjectMeta, SObject};
 use crate::plan::{Plan, plan};
@@ -46,9 +47,10 @@ pub enum DeliveryError {
 pub struct Destination {
     settings: DestinationSettings,
     client: Client,
-    /// Describes of Lead, Contact and Account, fetched once (lazily, so a disabled
-    /// destination makes no API call at all).
-    metadata: Mutex<Option<Arc<Metadata>>>,
+    /// Describes of Lead, Contact and Account, loaded lazily (a disabled destination makes
+    /// no API call at all) and revalidated when older than `metadata_max_age`.
+    metadata: Arc<MetadataCache>,
+    metadata_max_age: Duration,
 }
 
 impl Destination {
@@ -57,11 +59,40 @@ impl Destination {
         settings: DestinationSettings,
         client: Client,
     ) -> Result<Destination, DeliveryError> {
-        Ok(Destination {
+        Ok(Destination::with_metadata(
             settings,
             client,
-            metadata: Mutex::new(None),
-        })
+            MetadataCache::new(),
+        ))
+    }
+
+    /// A destination starting from field metadata another destination of the same org
+    /// already holds ([`Destination::metadata_cache`]): built for changed settings, it
+    /// describes nothing until the metadata is due, and refreshes seen by one are seen by
+    /// both. No API call is made here.
+    pub fn with_metadata(
+        settings: DestinationSettings,
+        client: Client,
+        metadata: Arc<MetadataCache>,
+    ) -> Destination {
+        Destination {
+            settings,
+            client,
+            metadata,
+            metadata_max_age: DEFAULT_METADATA_MAX_AGE,
+        }
+    }
+
+    /// How long field metadata is trusted before the next batch revalidates it
+    /// ([`DEFAULT_METADATA_MAX_AGE`] unless set).
+    pub fn with_metadata_max_age(mut self, max_age: Duration) -> Destination {
+        self.metadata_max_age = max_age;
+        self
+    }
+
+    /// The field metadata handle, to share with a destination built for changed settings.
+    pub fn metadata_cache(&self) -> Arc<MetadataCache> {
+        self.metadata.clone()
     }
 
     pub fn client(&self) -> &Client {
@@ -72,15 +103,27 @@ impl Destination {
         &self.settings
     }
 
-    /// Field metadata of the three objects (cached after the first call).
+    /// Field metadata of the objects the settings need: described on first use, then
+    /// revalidated (`If-Modified-Since`) when older than the max age.
     pub async fn metadata(&self) -> Result<Arc<Metadata>, salesforce::Error> {
-        let mut guard = self.metadata.lock().await;
-        if let Some(m) = guard.as_ref() {
-            return Ok(m.clone());
-        }
-        let m = Arc::new(load_metadata(&self.client, &self.settings).await?);
-        *guard = Some(m.clone());
-        Ok(m)
+        self.metadata
+            .get(
+                &self.client,
+                &objects_needed(&self.settings),
+                self.metadata_max_age,
+            )
+            .await
+    }
+
+    /// Revalidates the field metadata now (one conditional describe per object; unchanged
+    /// objects answer 304): for when an admin may just have changed a field — settings
+    /// saved, a retry asked for. True when anything changed.
+    pub async fn refresh_metadata(&self) -> Result<bool, salesforce::Error> {
+        let (_, changed) = self
+            .metadata
+            .refresh(&self.client, &objects_needed(&self.settings))
+            .await?;
+        Ok(changed)
     }
 
     /// One report per evaluation, in batch order. Whatever goes wrong, every evaluation gets
@@ -109,12 +152,59 @@ impl Destination {
         reports
     }
 
+    /// Delivers with the current metadata; when evaluations fail over a field (Salesforce
+    /// refused a field or picklist value, a lookup named a field that is gone, or the
+    /// metadata lacks a mapped field), revalidates the metadata once and, if it changed,
+    /// delivers those evaluations again in this batch before reporting them.
     async fn deliver_enabled(&self, batch: &[Evaluation], opts: DeliverOptions) -> Vec<Report> {
+        let since = Instant::now();
         let meta = match self.metadata().await {
             Ok(m) => m,
             Err(e) => return fail_all(batch, report_error(&e)),
         };
-        let found = match lookup(&self.client, batch, &self.settings, &meta).await {
+        let mut reports = self.attempt(batch, &meta, opts).await;
+        let again: Vec<usize> = (0..reports.len())
+            .filter(|&i| failed_over_field(&reports[i]))
+            .collect();
+        if again.is_empty() {
+            return reports;
+        }
+        let objects = objects_needed(&self.settings);
+        let fresh = match self
+            .metadata
+            .refresh_after_field_error(&self.client, &objects, &meta, since)
+            .await
+        {
+            Ok(Some(m)) => m,
+            Ok(None) => return reports,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot revalidate field metadata after a field error");
+                return reports;
+            }
+        };
+        tracing::info!(
+            evaluations = again.len(),
+            "field metadata changed; delivering the evaluations that failed over a field again"
+        );
+        let subset: Vec<Evaluation> = again.iter().map(|&i| batch[i].clone()).collect();
+        let second = self.attempt(&subset, &fresh, opts).await;
+        for (&i, retried) in again.iter().zip(second) {
+            let first = std::mem::replace(&mut reports[i], retried);
+            if !opts.dry_run {
+                keep_written(&mut reports[i], first);
+            }
+        }
+        reports
+    }
+
+    /// One lookup → plan → write → outcomes pass with `meta`.
+    async fn attempt(
+        &self,
+        batch: &[Evaluation],
+        meta: &Metadata,
+        opts: DeliverOptions,
+    ) -> Vec<Report> {
+        let found = match lookup(&self.client, batch, &self.settings, meta).await {
             Ok(l) => l,
             Err(LookupError::Salesforce(e)) => return fail_all(batch, report_error(&e)),
             Err(e @ LookupError::Chunk(_)) => {
@@ -124,7 +214,7 @@ impl Destination {
                 );
             }
         };
-        let planned = plan(batch, &found, &self.settings, &meta);
+        let planned = plan(batch, &found, &self.settings, meta);
         if opts.dry_run || planned.writes.is_empty() {
             return planned.reports;
         }
@@ -137,6 +227,43 @@ impl Destination {
         .await;
         outcomes(planned, &results)
     }
+}
+
+/// An evaluation that failed because the request did not fit the org's fields: Salesforce's
+/// field and picklist codes, which the planner also uses for a mapped field missing from the
+/// metadata.
+fn failed_over_field(r: &Report) -> bool {
+    r.outcome == Outcome::Failed
+        && r.error
+            .as_ref()
+            .is_some_and(|e| salesforce::is_field_metadata_error(&e.code))
+}
+
+/// Folds the writes of a first pass that went through into the report of the second pass:
+/// they happened, so the log lists them, and an evaluation that created or updated a record
+/// in the first pass did so even when the second pass found nothing left to change.
+fn keep_written(report: &mut Report, first: Report) {
+    let written: Vec<_> = first.writes.into_iter().filter(|w| !w.failed).collect();
+    if written.is_empty() {
+        return;
+    }
+    let created = written.iter().any(|w| w.action == WriteAction::Create);
+    if report.outcome != Outcome::Failed {
+        if created {
+            report.outcome = Outcome::Created;
+            report.reason = None;
+        } else if report.outcome != Outcome::Created {
+            report.outcome = Outcome::Updated;
+            report.reason = None;
+        }
+    }
+    for w in first.warnings {
+        if !report.warnings.contains(&w) {
+            report.warnings.push(w);
+        }
+    }
+    let later = std::mem::replace(&mut report.writes, written);
+    report.writes.extend(later);
 }
 
 fn fail_all(batch: &[Evaluation], err: ReportError) -> Vec<Report> {
@@ -201,23 +328,6 @@ pub fn objects_needed(s: &DestinationSettings) -> Vec<SObject> {
         v.push(SObject::Account);
     }
     v
-}
-
-async fn load_metadata(
-    client: &Client,
-    s: &DestinationSettings,
-) -> Result<Metadata, salesforce::Error> {
-    let mut m = Metadata::default();
-    for o in objects_needed(s) {
-        let d = client.describe(o.as_str()).await?;
-        let om = object_meta(&d);
-        match o {
-            SObject::Lead => m.lead = om,
-            SObject::Contact => m.contact = om,
-            SObject::Account => m.account = om,
-        }
-    }
-    Ok(m)
 }
 
 /// The planner's view of a describe result.
@@ -357,6 +467,79 @@ mod tests {
             "the refused write is marked; the one that went through reads as before"
         );
         assert_eq!(line["error"]["code"], "FIELD_CUSTOM_VALIDATION_EXCEPTION");
+    }
+
+    fn write(object: &str, action: WriteAction, failed: bool) -> WriteReport {
+        WriteReport {
+            object: object.into(),
+            id: Some(format!("{object}-id")),
+            action,
+            fields: Map::new(),
+            failed,
+        }
+    }
+
+    #[test]
+    fn a_second_pass_keeps_what_the_first_pass_wrote() {
+        let mut first = Report::new("e0", "a@x.com", Outcome::Failed);
+        first.writes = vec![
+            write("Contact", WriteAction::Update, false),
+            write("Account", WriteAction::Update, true),
+        ];
+        let mut second = Report::new("e0", "a@x.com", Outcome::Updated);
+        second.writes = vec![write("Account", WriteAction::Update, false)];
+        keep_written(&mut second, first.clone());
+        assert_eq!(second.outcome, Outcome::Updated);
+        let objects: Vec<_> = second
+            .writes
+            .iter()
+            .map(|w| (w.object.as_str(), w.failed))
+            .collect();
+        assert_eq!(objects, [("Contact", false), ("Account", false)]);
+
+        // A record created by the first pass stays the evaluation's outcome, even when the
+        // second pass finds it already holds every value.
+        first.writes = vec![
+            write("Lead", WriteAction::Create, false),
+            write("Account", WriteAction::Update, true),
+        ];
+        let mut unchanged = Report::new("e0", "a@x.com", Outcome::Unchanged);
+        keep_written(&mut unchanged, first.clone());
+        assert_eq!(unchanged.outcome, Outcome::Created);
+        assert_eq!(unchanged.writes.len(), 1);
+
+        // A second failure stays a failure, listing what did get written.
+        let mut failed = Report::new("e0", "a@x.com", Outcome::Failed);
+        keep_written(&mut failed, first);
+        assert_eq!(failed.outcome, Outcome::Failed);
+        assert_eq!(failed.writes.len(), 1);
+
+        // Nothing written in the first pass: the second pass's report as it is.
+        let mut skipped = Report::new("e0", "a@x.com", Outcome::Skipped);
+        skipped.reason = Some(Reason::NoMatch);
+        keep_written(&mut skipped, Report::new("e0", "a@x.com", Outcome::Failed));
+        assert_eq!(skipped.outcome, Outcome::Skipped);
+        assert_eq!(skipped.reason, Some(Reason::NoMatch));
+    }
+
+    #[test]
+    fn only_field_and_picklist_failures_call_for_fresh_metadata() {
+        let failed = |code: &str| {
+            let mut r = Report::new("e0", "a@x.com", Outcome::Failed);
+            r.error = Some(ReportError::from_code(code, "x"));
+            r
+        };
+        assert!(failed_over_field(&failed("INVALID_FIELD")));
+        assert!(failed_over_field(&failed(
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+        )));
+        assert!(!failed_over_field(&failed("UNABLE_TO_LOCK_ROW")));
+        assert!(!failed_over_field(&failed("DUPLICATES_DETECTED")));
+        assert!(!failed_over_field(&Report::new(
+            "e0",
+            "a@x.com",
+            Outcome::Updated
+        )));
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //!
 //! [`plan()`] is a pure function holding every delivery rule of product.md; [`lookup`],
 //! [`write`] and [`Destination`] are the imperative shell around it that talks to
-//! Salesforce; [`check()`] is the preflight of the settings against the org's metadata.
+//! Salesforce, with field metadata kept fresh by [`freshness`]; [`check()`] is the
+//! preflight of the settings against the org's metadata.
 
 pub mod check;
 pub mod destination;
+pub mod freshness;
 pub mod lookup;
 pub mod meta;
 pub mod plan;
@@ -18,6 +20,7 @@ pub use check::{Problem, check, check_with_metadata};
 pub use destination::{
     DEFAULT_CONCURRENCY, DeliverOptions, DeliveryError, Destination, object_meta, outcomes,
 };
+pub use freshness::{DEFAULT_METADATA_MAX_AGE, MetadataCache};
 pub use meta::{
     FieldKind, FieldMeta, FieldOption, Metadata, NotOffered, ObjectMeta, SObject, SlotOptions,
     compatible, compatible_types, slot_options,

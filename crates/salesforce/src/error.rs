@@ -144,6 +144,12 @@ impl Error {
         }
     }
 
+    /// Whether Salesforce refused the request over field metadata (see
+    /// [`FIELD_METADATA_ERROR_CODES`]), e.g. a query naming a field that no longer exists.
+    pub fn is_field_metadata_error(&self) -> bool {
+        matches!(self, Error::Api { .. }) && self.error_code().is_some_and(is_field_metadata_error)
+    }
+
     /// Salesforce's `errorCode` (or OAuth `error`) as spelled, when there is one.
     pub fn error_code(&self) -> Option<&str> {
         match self {
@@ -184,6 +190,28 @@ impl Error {
         }
         Error::Transport { kind, message }
     }
+}
+
+/// Salesforce error codes saying a request does not fit the org's current field metadata:
+/// a field that does not exist (any more) or is not visible, is not writable by the user, has
+/// another type or a shorter length, or a restricted picklist without the value. A caller
+/// that built the request from cached describes should describe again (with
+/// `If-Modified-Since`, see [`crate::Client::describe_refresh`]) before giving up: an admin
+/// may have just changed the field. Retrying the same request unchanged fails the same way,
+/// so [`classify`] keeps them [`ErrorClass::Permanent`].
+pub const FIELD_METADATA_ERROR_CODES: [&str; 6] = [
+    "INVALID_FIELD",
+    "INVALID_FIELD_FOR_INSERT_UPDATE",
+    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+    "INVALID_TYPE_ON_FIELD_IN_RECORD",
+    "FIELD_INTEGRITY_EXCEPTION",
+    "STRING_TOO_LONG",
+];
+
+/// Whether `code` (an `errorCode`, or a save result's `statusCode`) is one of
+/// [`FIELD_METADATA_ERROR_CODES`].
+pub fn is_field_metadata_error(code: &str) -> bool {
+    FIELD_METADATA_ERROR_CODES.contains(&code)
 }
 
 /// The retry classification of an HTTP-level or per-subrequest Salesforce failure
@@ -365,6 +393,32 @@ mod tests {
             snippet: "<html>".into(),
         };
         assert_eq!(html.class(), Retryable);
+    }
+
+    #[test]
+    fn field_metadata_errors_are_named_in_one_list() {
+        let api = |code: &str| Error::Api {
+            status: 400,
+            errors: vec![ApiError {
+                error_code: code.into(),
+                message: "x".into(),
+                fields: vec![],
+            }],
+        };
+        assert!(api("INVALID_FIELD").is_field_metadata_error());
+        assert!(api("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST").is_field_metadata_error());
+        assert_eq!(api("INVALID_FIELD").class(), Permanent);
+        assert!(!api("DUPLICATES_DETECTED").is_field_metadata_error());
+        assert!(!api("UNABLE_TO_LOCK_ROW").is_field_metadata_error());
+        // An OAuth error spelled like one is not about fields.
+        let auth = Error::Auth {
+            status: 400,
+            error: "INVALID_FIELD".into(),
+            description: String::new(),
+        };
+        assert!(!auth.is_field_metadata_error());
+        assert!(is_field_metadata_error("INVALID_FIELD_FOR_INSERT_UPDATE"));
+        assert!(!is_field_metadata_error("invalid_field"));
     }
 
     #[test]

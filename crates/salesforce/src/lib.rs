@@ -41,7 +41,10 @@ mod types;
 pub use client::{CallCounts, Client, TRANSPORT_ERROR_STATUS};
 pub use config::{ApiVersion, ClientConfig, HttpOptions, LoginUrl, RetryPolicy, TokenSource};
 pub use describe::{FieldDescribe, FieldType, SObjectDescribe};
-pub use error::{ApiError, Error, ErrorClass, TransportKind, classify};
+pub use error::{
+    ApiError, Error, ErrorClass, FIELD_METADATA_ERROR_CODES, TransportKind, classify,
+    is_field_metadata_error,
+};
 pub use limits::{ApiUsage, LimitValue, Limits, parse_limit_info};
 pub use soql::{
     ChunkError, SOQL_MAX_CHARS, chunk_in_clause, escape_soql_literal, quote_soql_literal,

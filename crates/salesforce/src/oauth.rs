@@ -1,5 +1,5 @@
-//! Connecting an org: the web-server flow with PKCE (`docs/salesforce-api.md` §1.3). The
-//! caller sends the admin's browser to [`authorize_url`], receives `code` and `state` on its
+//! Connecting an org: the web-server flow with PKCE (RFC 7636, method S256). The caller
+//! sends the admin's browser to [`authorize_url`], receives `code` and `state` on its
 //! callback, and trades the code for tokens with [`exchange_code`]; the refresh token then
 //! feeds [`crate::TokenSource::RefreshToken`]. [`revoke`] undoes a connection.
 //!

@@ -220,10 +220,6 @@ impl Control {
         self.load_scenario(&Scenario::parse(text)?)
     }
 
-    pub fn load_scenario_file(&self, path: &std::path::Path) -> Result<Loaded, ScenarioError> {
-        self.load_scenario(&Scenario::from_file(path)?)
-    }
-
     /// The field map and write context of a system write (no field-level security, rules
     /// or API count); anything but a JSON object is refused like a malformed API body.
     fn system_write(fields: Value) -> Result<(Map<String, Value>, WriteCtx), Vec<RecordError>> {
