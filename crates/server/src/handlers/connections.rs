@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use delivery::meta::{SObject, slot_options};
 use domain::Slot;
 use salesforce::oauth::{Pkce, authorize_url, exchange_code, revoke};
-use salesforce::{Client, LoginUrl, SecretString};
+use salesforce::{Client, HttpOptions, LoginUrl, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{Connection, OAuthState, hash_token};
@@ -238,6 +238,7 @@ pub async fn callback(
         .map_err(ApiError::Internal)?;
     let login = LoginUrl::parse(&begun.login_url).map_err(|e| ApiError::Internal(e.into()))?;
     let grant = exchange_code(
+        &HttpOptions::default(),
         &login,
         &begun.client_id,
         client_secret.as_ref(),
@@ -429,7 +430,7 @@ pub async fn disconnect(
             .open(&refresh_token_purpose(&name), sealed)
             .map_err(ApiError::Internal)?;
         let login = LoginUrl::parse(&c.login_url).map_err(|e| ApiError::Internal(e.into()))?;
-        match revoke(&login, &token).await {
+        match revoke(&HttpOptions::default(), &login, &token).await {
             Ok(()) => revoked = true,
             // The secrets are deleted anyway: a disconnect must not depend on Salesforce
             // answering. The admin can revoke the app's session in Salesforce Setup too.
