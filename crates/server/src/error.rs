@@ -80,7 +80,11 @@ impl ApiError {
     }
 
     /// `422` with one detail per problem.
-    pub fn unprocessable(code: &'static str, message: impl Into<String>, details: Vec<Value>) -> ApiError {
+    pub fn unprocessable(
+        code: &'static str,
+        message: impl Into<String>,
+        details: Vec<Value>,
+    ) -> ApiError {
         ApiError::Unprocessable {
             code,
             message: message.into(),
@@ -153,7 +157,9 @@ impl From<store::StoreError> for ApiError {
             }
             store::StoreError::LastOwner => ApiError::Conflict {
                 code: "last_owner",
-                message: "the last owner cannot be removed or demoted: make another user owner first".into(),
+                message:
+                    "the last owner cannot be removed or demoted: make another user owner first"
+                        .into(),
                 details: Vec::new(),
             },
             store::StoreError::Conflict(message) => ApiError::Conflict {

@@ -55,7 +55,10 @@ pub fn refresh_token_connector(
 pub fn no_config_connector() -> Connector {
     Arc::new(|i| {
         Box::pin(async move {
-            anyhow::bail!("the integration {} is not in the configuration file", i.name)
+            anyhow::bail!(
+                "the integration {} is not in the configuration file",
+                i.name
+            )
         })
     })
 }
@@ -77,9 +80,13 @@ pub enum Status {
     Connected,
     /// Delivery paused: the org's daily API usage passed `pause_at_api_usage`, or
     /// Salesforce answered REQUEST_LIMIT_EXCEEDED. Resumes by itself.
-    Paused { reason: String },
+    Paused {
+        reason: String,
+    },
     /// Signing in failed; retried with backoff.
-    Error { message: String },
+    Error {
+        message: String,
+    },
     /// Disconnected from the web app: deliveries wait until it is connected again.
     Disconnected,
 }
@@ -113,6 +120,8 @@ pub struct Integration {
     /// Pause delivery when the org's daily API usage passes this share.
     pub pause_at_api_usage: f64,
     client: RwLock<Option<Client>>,
+    /// Counts the clients set, so a destination built on an older one is rebuilt.
+    client_epoch: std::sync::atomic::AtomicU64,
     status: Mutex<Status>,
 }
 
@@ -123,6 +132,7 @@ impl Integration {
             pause_at_api_usage: settings.pause_at_api_usage,
             source: Source::Config(settings),
             client: RwLock::new(None),
+            client_epoch: Default::default(),
             status: Mutex::new(Status::Idle),
         }
     }
@@ -138,6 +148,7 @@ impl Integration {
             pause_at_api_usage: domain::config::DEFAULT_PAUSE_AT_API_USAGE,
             source: Source::Stored(c),
             client: RwLock::new(None),
+            client_epoch: Default::default(),
             status: Mutex::new(status),
         }
     }
@@ -159,7 +170,25 @@ impl Integration {
     pub fn set_client(&self, client: Client) {
         if let Ok(mut c) = self.client.write() {
             *c = Some(client);
+            self.client_epoch
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
+    }
+
+    /// Which signed-in client is current (changes with every new sign-in).
+    pub fn client_epoch(&self) -> u64 {
+        self.client_epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Salesforce refused the sign-in: forget the client (the next use signs in again,
+    /// which fails until the org is reconnected) and show why.
+    pub fn sign_out(&self, message: String) {
+        if let Ok(mut c) = self.client.write() {
+            *c = None;
+        }
+        self.set_status(Status::Error {
+            message: format!("Salesforce refused the sign-in ({message}): reconnect the org"),
+        });
     }
 
     pub fn status(&self) -> Status {
@@ -185,7 +214,11 @@ impl Integration {
     }
 
     /// The signed-in client, connecting on first use (and caching it).
-    pub async fn connect(&self, connector: &Connector, secrets: &SecretBox) -> anyhow::Result<Client> {
+    pub async fn connect(
+        &self,
+        connector: &Connector,
+        secrets: &SecretBox,
+    ) -> anyhow::Result<Client> {
         if let Some(c) = self.client() {
             return Ok(c);
         }
@@ -261,8 +294,10 @@ pub async fn connect_stored(c: &Connection, secrets: &SecretBox) -> anyhow::Resu
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("the integration {} is disconnected", c.name))?;
     let refresh_token = secrets.open(&refresh_token_purpose(&c.name), sealed)?;
-    let client_secret =
-        secrets.open_opt(&client_secret_purpose(&c.name), c.client_secret_enc.as_deref())?;
+    let client_secret = secrets.open_opt(
+        &client_secret_purpose(&c.name),
+        c.client_secret_enc.as_deref(),
+    )?;
     let mut cfg = ClientConfig::new(TokenSource::RefreshToken {
         login_url: LoginUrl::parse(&c.login_url)
             .map_err(|e| anyhow::anyhow!("the stored login URL of {}: {e}", c.name))?,

@@ -185,7 +185,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/integrations/salesforce", post(connections::begin))
         .route("/api/oauth/callback/salesforce", get(connections::callback))
         .route("/api/v1/integrations/{name}/test", post(connections::test))
-        .route("/api/v1/integrations/{name}", delete(connections::disconnect))
+        .route(
+            "/api/v1/integrations/{name}",
+            delete(connections::disconnect),
+        )
         .route(
             "/api/v1/integrations/{name}/objects/{object}/fields",
             get(connections::fields),
@@ -197,7 +200,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(session::sign_out),
         )
         .route("/api/v1/users", get(users::list).post(users::create))
-        .route("/api/v1/users/{id}", patch(users::update).delete(users::remove))
+        .route(
+            "/api/v1/users/{id}",
+            patch(users::update).delete(users::remove),
+        )
         .route("/api/v1/audit", get(audit::list))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

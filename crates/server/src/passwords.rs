@@ -1,8 +1,8 @@
 //! Web sign-in passwords: Argon2id (the `argon2` crate's defaults, which follow OWASP's
 //! recommended parameters), stored as PHC strings that carry their own salt and parameters.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Shortest password accepted for a web user.
 pub const MIN_LENGTH: usize = 12;
@@ -18,7 +18,9 @@ pub fn check_new(password: &str) -> Result<(), String> {
         ));
     }
     if n > MAX_LENGTH {
-        return Err(format!("the password must have at most {MAX_LENGTH} characters"));
+        return Err(format!(
+            "the password must have at most {MAX_LENGTH} characters"
+        ));
     }
     Ok(())
 }

@@ -209,7 +209,11 @@ mod tests {
             "5Aep861secret"
         );
         assert!(b.open("connection:other:refresh_token", &sealed).is_err());
-        assert!(SecretBox::random().open("connection:prod:refresh_token", &sealed).is_err());
+        assert!(
+            SecretBox::random()
+                .open("connection:prod:refresh_token", &sealed)
+                .is_err()
+        );
     }
 
     #[test]
@@ -238,7 +242,9 @@ mod tests {
     #[test]
     fn errors_never_echo_the_value() {
         let b = SecretBox::random();
-        let err = b.open("p", "v1:bm90LWEtc2VjcmV0LWF0LWFsbC1qdXN0LWJ5dGVz").unwrap_err();
+        let err = b
+            .open("p", "v1:bm90LWEtc2VjcmV0LWF0LWFsbC1qdXN0LWJ5dGVz")
+            .unwrap_err();
         assert!(!format!("{err:#}").contains("bm90"));
     }
 }

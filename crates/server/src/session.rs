@@ -48,7 +48,9 @@ pub fn set_cookie(value: &str, secure: bool) -> HeaderValue {
         .same_site(SameSite::Lax)
         .secure(secure)
         .path("/")
-        .max_age(cookie::time::Duration::seconds(ABSOLUTE_TIMEOUT.as_secs() as i64))
+        .max_age(cookie::time::Duration::seconds(
+            ABSOLUTE_TIMEOUT.as_secs() as i64
+        ))
         .build();
     HeaderValue::from_str(&c.to_string()).expect("a cookie of URL-safe characters is a header")
 }
@@ -187,7 +189,10 @@ mod tests {
     #[test]
     fn the_cookie_is_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; trailspark_session=xyz; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; trailspark_session=xyz; b=2"),
+        );
         assert_eq!(cookie_value(&h).as_deref(), Some("xyz"));
         assert_eq!(cookie_value(&HeaderMap::new()), None);
     }
@@ -196,7 +201,12 @@ mod tests {
     fn state_changes_need_the_same_origin_and_the_session_token() {
         assert_eq!(check_csrf(Some(ORIGIN), Some("t"), "t", ORIGIN), Ok(()));
         assert_eq!(
-            check_csrf(Some("https://trailspark.example.com:443"), Some("t"), "t", ORIGIN),
+            check_csrf(
+                Some("https://trailspark.example.com:443"),
+                Some("t"),
+                "t",
+                ORIGIN
+            ),
             Ok(())
         );
         assert_eq!(
@@ -231,7 +241,10 @@ mod tests {
             sign_in_wait(7, Some(t), t + time::Duration::seconds(3)),
             Some(Duration::from_secs(1))
         );
-        assert_eq!(sign_in_wait(7, Some(t), t + time::Duration::seconds(4)), None);
+        assert_eq!(
+            sign_in_wait(7, Some(t), t + time::Duration::seconds(4)),
+            None
+        );
         assert_eq!(sign_in_wait(40, Some(t), t), Some(MAX_WAIT));
     }
 }

@@ -173,7 +173,13 @@ struct ResolverState {
     /// The last answer and when it was worked out (reused for a moment).
     last: Option<(Instant, Target)>,
     /// The destination built for (settings version, settings, integration).
-    built: Option<(i64, DestinationSettings, Arc<Integration>, Arc<Destination>)>,
+    built: Option<(
+        i64,
+        DestinationSettings,
+        Arc<Integration>,
+        u64,
+        Arc<Destination>,
+    )>,
     /// The last metadata-refresh request seen.
     refresh_seen: Option<Value>,
     /// The last reason for waiting that was logged (each change is logged once).
@@ -195,12 +201,29 @@ impl Resolver {
         let mut st = self.state.lock().await;
         if let Some((at, t)) = &st.last
             && at.elapsed() < RESOLVE_EVERY
+            && self.still_current(t)
         {
             return t.clone();
         }
         let t = self.resolve(&mut st).await;
         st.last = Some((Instant::now(), t.clone()));
         t
+    }
+
+    /// A remembered target stays usable only while its integration is still the registry's
+    /// (a disconnect or reconnect in this process replaces it at once) and signed in.
+    fn still_current(&self, t: &Target) -> bool {
+        match t {
+            Target::Deliver(_, i) => {
+                i.client().is_some()
+                    && self
+                        .ctx
+                        .integrations
+                        .get(&i.name)
+                        .is_some_and(|now| Arc::ptr_eq(&now, i))
+            }
+            Target::Wait | Target::Disabled => true,
+        }
     }
 
     fn wait(st: &mut ResolverState, why: String) -> Target {
@@ -220,31 +243,43 @@ impl Resolver {
         {
             return Self::wait(st, format!("cannot read the stored connections: {e}"));
         }
-        let current = match current::current(ctx.store.as_ref(), ctx.config_destination.as_ref()).await
+        let current = match current::current(ctx.store.as_ref(), ctx.config_destination.as_ref())
+            .await
         {
             Ok(Some(c)) => c,
             Ok(None) => {
                 return Self::wait(
                     st,
-                    "no destination settings saved yet (Settings > CRM Integration > Destinations)".into(),
+                    "no destination settings saved yet (Settings > CRM Integration > Destinations)"
+                        .into(),
                 );
             }
-            Err(e) => return Self::wait(st, format!("cannot read the destination settings: {e:#}")),
+            Err(e) => {
+                return Self::wait(st, format!("cannot read the destination settings: {e:#}"));
+            }
         };
         if !current.settings.enabled {
             if st.announced.as_deref() != Some("disabled") {
-                tracing::info!("destination disabled: deliveries are recorded as skipped (destination_disabled)");
+                tracing::info!(
+                    "destination disabled: deliveries are recorded as skipped (destination_disabled)"
+                );
                 st.announced = Some("disabled".into());
             }
             return Target::Disabled;
         }
         let name = current.settings.integration.clone();
         let Some(integration) = ctx.integrations.get(&name) else {
-            return Self::wait(st, format!("the destination names the integration {name:?}, which does not exist"));
+            return Self::wait(
+                st,
+                format!("the destination names the integration {name:?}, which does not exist"),
+            );
         };
         if integration.is_disconnected() {
             integration.set_status(Status::Disconnected);
-            return Self::wait(st, format!("the integration {name} is disconnected: connect it again"));
+            return Self::wait(
+                st,
+                format!("the integration {name} is disconnected: connect it again"),
+            );
         }
         let client = match integration.client() {
             Some(c) => c,
@@ -254,21 +289,30 @@ impl Resolver {
                     Ok(c) => c,
                     Err(e) => {
                         let message = format!("{e:#}");
-                        integration.set_status(Status::Error { message: message.clone() });
-                        return Self::wait(st, format!("cannot sign in to the integration {name}: {message}"));
+                        integration.set_status(Status::Error {
+                            message: message.clone(),
+                        });
+                        return Self::wait(
+                            st,
+                            format!("cannot sign in to the integration {name}: {message}"),
+                        );
                     }
                 }
             }
         };
-        if matches!(integration.status(), Status::Idle | Status::Connecting | Status::Error { .. }) {
+        if matches!(
+            integration.status(),
+            Status::Idle | Status::Connecting | Status::Error { .. }
+        ) {
             integration.set_status(Status::Connected);
         }
         if st.announced.take().is_some() {
             tracing::info!(integration = %name, "delivering");
         }
         let version = current.version_key();
-        let reuse = st.built.as_ref().filter(|(v, s, i, _)| {
-            *v == version && *s == current.settings && Arc::ptr_eq(i, &integration)
+        let epoch = integration.client_epoch();
+        let reuse = st.built.as_ref().filter(|(v, s, i, e, _)| {
+            *v == version && *s == current.settings && Arc::ptr_eq(i, &integration) && *e == epoch
         });
         let dest = match reuse {
             Some((.., d)) => d.clone(),
@@ -277,7 +321,13 @@ impl Resolver {
                     Ok(d) => Arc::new(d),
                     Err(e) => return Self::wait(st, format!("cannot set up the destination: {e}")),
                 };
-                st.built = Some((version, current.settings, integration.clone(), d.clone()));
+                st.built = Some((
+                    version,
+                    current.settings,
+                    integration.clone(),
+                    epoch,
+                    d.clone(),
+                ));
                 d
             }
         };
@@ -469,7 +519,8 @@ async fn batch_loop(
             }
             return;
         };
-        record(&ctx, &worker, &leased, reports, &gate).await;
+        let integration = destination.as_ref().map(|(_, i)| i.as_ref());
+        record(&ctx, &worker, &leased, reports, &gate, integration).await;
     }
 }
 
@@ -575,6 +626,9 @@ fn disabled_reports(leased: &[LeasedDelivery]) -> Vec<(DeliveryId, Report)> {
 enum Action {
     /// Refused for the org's daily limit: hand it back without spending an attempt.
     Release,
+    /// Salesforce refused the integration's sign-in (a revoked or expired refresh token):
+    /// the org must be reconnected; hand the delivery back without spending an attempt.
+    SignedOut,
     /// Record the attempt.
     Complete(Disposition),
 }
@@ -584,6 +638,7 @@ enum Action {
 fn classify(report: &Report) -> Action {
     match (&report.outcome, &report.error) {
         (Outcome::Failed, Some(e)) if e.code == REQUEST_LIMIT_EXCEEDED => Action::Release,
+        (Outcome::Failed, Some(e)) if e.code == domain::hints::AUTH_FAILED => Action::SignedOut,
         (Outcome::Failed, Some(e)) if e.transient => Action::Complete(Disposition::Transient),
         (o, _) => Action::Complete(Disposition::Final(*o)),
     }
@@ -597,13 +652,24 @@ async fn record(
     leased: &[LeasedDelivery],
     reports: Vec<(DeliveryId, Report)>,
     gate: &PauseGate,
+    integration: Option<&Integration>,
 ) {
     let mut results = Vec::new();
     let mut limited = Vec::new();
+    let mut signed_out = Vec::new();
     for ((id, report), l) in reports.into_iter().zip(leased) {
         let disposition = match classify(&report) {
             Action::Release => {
                 limited.push(id);
+                continue;
+            }
+            Action::SignedOut => {
+                if signed_out.is_empty()
+                    && let (Some(i), Some(e)) = (integration, &report.error)
+                {
+                    i.sign_out(e.message.clone());
+                }
+                signed_out.push(id);
                 continue;
             }
             Action::Complete(d) => d,
@@ -630,6 +696,11 @@ async fn record(
         if let Err(e) = ctx.store.release(&limited, worker).await {
             tracing::error!(error = %e, "cannot release deliveries refused for the API limit (their leases will expire)");
         }
+    }
+    if !signed_out.is_empty()
+        && let Err(e) = ctx.store.release(&signed_out, worker).await
+    {
+        tracing::error!(error = %e, "cannot release deliveries refused for a failed sign-in (their leases will expire)");
     }
     if results.is_empty() {
         return;
@@ -663,6 +734,14 @@ mod tests {
     #[test]
     fn the_daily_limit_releases_instead_of_spending_an_attempt() {
         assert_eq!(classify(&failed(REQUEST_LIMIT_EXCEEDED)), Action::Release);
+    }
+
+    #[test]
+    fn a_refused_sign_in_hands_the_delivery_back_for_after_the_reconnect() {
+        assert_eq!(
+            classify(&failed(domain::hints::AUTH_FAILED)),
+            Action::SignedOut
+        );
     }
 
     #[test]

@@ -97,7 +97,9 @@ pub async fn begin(
     if state.integrations.is_config(&name) {
         return Err(ApiError::conflict(
             "managed_by_config",
-            format!("the integration {name} is defined in the configuration file and cannot be changed here"),
+            format!(
+                "the integration {name} is defined in the configuration file and cannot be changed here"
+            ),
         ));
     }
     let client_id = input.client_id.trim().to_string();
@@ -144,7 +146,9 @@ pub async fn begin(
         json!({"login_url": login.as_str(), "sandbox": input.sandbox, "client_id": client_id}),
     )
     .await;
-    Ok(Json(json!({"authorize_url": url, "redirect_uri": redirect_uri(&state)})))
+    Ok(Json(
+        json!({"authorize_url": url, "redirect_uri": redirect_uri(&state)}),
+    ))
 }
 
 pub fn redirect_uri(state: &AppState) -> String {
@@ -177,7 +181,11 @@ pub async fn callback(
             "this connection attempt is unknown, expired (after 10 minutes) or was already used: start Connect again",
         )
     };
-    let token = q.state.as_deref().filter(|s| !s.is_empty()).ok_or_else(bad_state)?;
+    let token = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(bad_state)?;
     // Single use: taken (deleted) before anything else, whatever happens next.
     let begun = state
         .store
@@ -203,7 +211,8 @@ pub async fn callback(
     };
     if let Some(err) = q.error.as_deref() {
         let message = if err == "access_denied" {
-            "the connection was not approved in Salesforce (access denied); nothing was saved".to_string()
+            "the connection was not approved in Salesforce (access denied); nothing was saved"
+                .to_string()
         } else {
             format!(
                 "Salesforce refused the connection: {err}{}; nothing was saved",
@@ -281,10 +290,9 @@ pub async fn callback(
     let client = crate::integrations::connect_stored(&connection, &state.secrets)
         .await
         .map_err(|e| ApiError::bad_request("cannot_sign_in", format!("{e:#}")))?;
-    let who = client
-        .identity()
-        .await
-        .map_err(|e| salesforce_refusal("connected, but cannot read who the connection acts as", &e))?;
+    let who = client.identity().await.map_err(|e| {
+        salesforce_refusal("connected, but cannot read who the connection acts as", &e)
+    })?;
     let saved = state
         .store
         .upsert_connection(Connection {
@@ -338,7 +346,12 @@ fn salesforce_refusal(what: &str, e: &salesforce::Error) -> ApiError {
 /// `GET /api/v1/integrations`: every integration, config and connected, with its status.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.integrations.sync_stored(state.store.as_ref()).await?;
-    let items: Vec<Value> = state.integrations.all().iter().map(|i| i.to_json()).collect();
+    let items: Vec<Value> = state
+        .integrations
+        .all()
+        .iter()
+        .map(|i| i.to_json())
+        .collect();
     Ok(Json(json!({"items": items})))
 }
 
@@ -346,10 +359,19 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 pub async fn find(state: &AppState, name: &str) -> Result<std::sync::Arc<Integration>, ApiError> {
     state.integrations.sync_stored(state.store.as_ref()).await?;
     state.integrations.get(name).ok_or_else(|| {
-        let known: Vec<String> = state.integrations.all().iter().map(|i| i.name.clone()).collect();
+        let known: Vec<String> = state
+            .integrations
+            .all()
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
         ApiError::NotFound(format!(
             "no integration named {name} (known: {})",
-            if known.is_empty() { "none".into() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            }
         ))
     })
 }
@@ -359,7 +381,10 @@ pub async fn client_of(state: &AppState, i: &Integration) -> Result<Client, ApiE
     if i.is_disconnected() {
         return Err(ApiError::conflict(
             "disconnected",
-            format!("the integration {} is disconnected: connect it again first", i.name),
+            format!(
+                "the integration {} is disconnected: connect it again first",
+                i.name
+            ),
         ));
     }
     i.connect(&state.connector, &state.secrets)
@@ -434,7 +459,9 @@ pub async fn disconnect(
             Ok(()) => revoked = true,
             // The secrets are deleted anyway: a disconnect must not depend on Salesforce
             // answering. The admin can revoke the app's session in Salesforce Setup too.
-            Err(e) => tracing::warn!(integration = %name, error = %e, "cannot revoke the refresh token at Salesforce; deleting it here anyway"),
+            Err(e) => {
+                tracing::warn!(integration = %name, error = %e, "cannot revoke the refresh token at Salesforce; deleting it here anyway")
+            }
         }
     }
     state.store.disconnect_connection(&name).await?;
@@ -447,7 +474,9 @@ pub async fn disconnect(
         json!({"revoked_at_salesforce": revoked}),
     )
     .await;
-    Ok(Json(json!({"disconnected": name, "revoked_at_salesforce": revoked})))
+    Ok(Json(
+        json!({"disconnected": name, "revoked_at_salesforce": revoked}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -475,7 +504,9 @@ pub async fn fields(
     let slot = Slot::parse(slot_text).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_slot",
-            format!("slot must be score, evaluation_date, reasoning or propensity, got {slot_text:?}"),
+            format!(
+                "slot must be score, evaluation_date, reasoning or propensity, got {slot_text:?}"
+            ),
         )
     })?;
     let i = find(&state, &name).await?;

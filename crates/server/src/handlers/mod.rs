@@ -36,7 +36,10 @@ pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Re
         }
     })?;
     if body.is_empty() {
-        return Err(ApiError::bad_request("empty_body", "the request needs a JSON body"));
+        return Err(ApiError::bad_request(
+            "empty_body",
+            "the request needs a JSON body",
+        ));
     }
     let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
         code: "malformed_json",
@@ -48,7 +51,13 @@ pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Re
 
 /// Appends to the audit log. The action has already happened, so a failure to record it is
 /// logged loudly rather than reported to the caller as if the action had failed.
-pub async fn audit(state: &AppState, actor: String, action: &str, target: Option<&str>, details: Value) {
+pub async fn audit(
+    state: &AppState,
+    actor: String,
+    action: &str,
+    target: Option<&str>,
+    details: Value,
+) {
     let entry = NewAudit {
         actor,
         action: action.to_string(),

@@ -83,10 +83,19 @@ pub async fn sign_in(
         })
         .await?;
     state.store.note_sign_in(&user.id).await?;
-    audit(&state, user.email.clone(), "session.sign_in", None, json!({})).await;
+    audit(
+        &state,
+        user.email.clone(),
+        "session.sign_in",
+        None,
+        json!({}),
+    )
+    .await;
     let mut resp = (StatusCode::OK, Json(session_json(&s))).into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, session::set_cookie(&cookie, state.secure_cookies));
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session::set_cookie(&cookie, state.secure_cookies),
+    );
     Ok(resp)
 }
 
@@ -116,8 +125,10 @@ pub async fn sign_out(
         audit(&state, caller.actor(), "session.sign_out", None, json!({})).await;
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, session::clear_cookie(state.secure_cookies));
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session::clear_cookie(state.secure_cookies),
+    );
     Ok(resp)
 }
 

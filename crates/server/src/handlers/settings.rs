@@ -143,10 +143,7 @@ pub async fn put(
 
 /// `GET /api/v1/destinations/salesforce/history`: every saved version, newest first.
 pub async fn history(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let versions = state
-        .store
-        .destination_settings_history(SALESFORCE)
-        .await?;
+    let versions = state.store.destination_settings_history(SALESFORCE).await?;
     let items: Vec<Value> = versions
         .iter()
         .map(|v| {
@@ -164,12 +161,14 @@ pub async fn validate_live(
     state: &AppState,
     s: &DestinationSettings,
 ) -> Result<Vec<Problem>, ApiError> {
-    state
-        .integrations
-        .sync_stored(state.store.as_ref())
-        .await?;
+    state.integrations.sync_stored(state.store.as_ref()).await?;
     let Some(integration) = state.integrations.get(&s.integration) else {
-        let known: Vec<String> = state.integrations.all().iter().map(|i| i.name.clone()).collect();
+        let known: Vec<String> = state
+            .integrations
+            .all()
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
         return Ok(vec![Problem {
             key: "integration".into(),
             code: "integration_unknown".into(),
@@ -276,8 +275,10 @@ mod tests {
 
     #[test]
     fn changes_name_each_differing_key() {
-        let before = json!({"enabled": true, "lead": {"score_field": "A__c", "reasoning_field": "R__c"}});
-        let after = json!({"enabled": true, "lead": {"score_field": "B__c", "reasoning_field": "R__c"}});
+        let before =
+            json!({"enabled": true, "lead": {"score_field": "A__c", "reasoning_field": "R__c"}});
+        let after =
+            json!({"enabled": true, "lead": {"score_field": "B__c", "reasoning_field": "R__c"}});
         assert_eq!(
             changes(Some(&before), &after),
             vec![json!({"key": "lead.score_field", "from": "A__c", "to": "B__c"})]

@@ -58,7 +58,9 @@ pub fn user_json(u: &User) -> Value {
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let users = state.store.list_users().await?;
-    Ok(Json(json!({"items": users.iter().map(user_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"items": users.iter().map(user_json).collect::<Vec<_>>()}),
+    ))
 }
 
 pub async fn create(
@@ -70,8 +72,7 @@ pub async fn create(
     let email = domain::Email::parse(&input.email)
         .map_err(|e| ApiError::bad_request("invalid_email", e.to_string()))?;
     let role = parse_user_role(&input.role)?;
-    passwords::check_new(&input.password)
-        .map_err(|m| ApiError::bad_request("weak_password", m))?;
+    passwords::check_new(&input.password).map_err(|m| ApiError::bad_request("weak_password", m))?;
     let hash = passwords::hash(&input.password).map_err(ApiError::Internal)?;
     let user = state
         .store
@@ -134,7 +135,14 @@ pub async fn update(
         passwords::check_new(p).map_err(|m| ApiError::bad_request("weak_password", m))?;
         let hash = passwords::hash(p).map_err(ApiError::Internal)?;
         state.store.set_user_password(&id, &hash).await?;
-        audit(&state, caller.actor(), "user.set_password", Some(&user.email), json!({})).await;
+        audit(
+            &state,
+            caller.actor(),
+            "user.set_password",
+            Some(&user.email),
+            json!({}),
+        )
+        .await;
     }
     Ok(Json(user_json(&user)))
 }
@@ -150,6 +158,13 @@ pub async fn remove(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no user with id {id}")))?;
     state.store.remove_user(&id).await?;
-    audit(&state, caller.actor(), "user.remove", Some(&user.email), json!({})).await;
+    audit(
+        &state,
+        caller.actor(),
+        "user.remove",
+        Some(&user.email),
+        json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

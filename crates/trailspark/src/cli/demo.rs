@@ -140,8 +140,7 @@ async fn demo(args: Args) -> Result<()> {
         web.connect(INTEGRATION, org.url(), org.client_id()).await?;
         let mut destination = DestinationSettings::suggested(INTEGRATION);
         destination.create_records.enabled = true;
-        destination.create_records.score_levels =
-            [Score::Hot, Score::Warm].into_iter().collect();
+        destination.create_records.score_levels = [Score::Hot, Score::Warm].into_iter().collect();
         web.save_settings(&destination).await?;
         anyhow::Ok(())
     };

@@ -73,7 +73,6 @@ pub async fn run(command: Command) -> ExitCode {
     }
 }
 
-
 fn parse_role(role: Option<&str>, scope: Option<&str>) -> Result<TokenRole> {
     match (role, scope) {
         (_, Some("ingest")) => Ok(TokenRole::Ingest),

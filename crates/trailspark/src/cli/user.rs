@@ -116,7 +116,12 @@ fn cli_actor() -> String {
     format!("cli:{who}")
 }
 
-pub async fn audit(store: &dyn store::Store, action: &str, target: &str, details: serde_json::Value) {
+pub async fn audit(
+    store: &dyn store::Store,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) {
     let e = NewAudit {
         actor: cli_actor(),
         action: action.into(),
@@ -137,10 +142,18 @@ async fn add(a: AddArgs) -> Result<()> {
     let store = open_store(&a.config).await?;
     let user = match store.create_user(email.as_str(), &hash, role).await {
         Ok(u) => u,
-        Err(StoreError::Conflict(_)) => bail!("a user with the email {} already exists", email.as_str()),
+        Err(StoreError::Conflict(_)) => {
+            bail!("a user with the email {} already exists", email.as_str())
+        }
         Err(e) => return Err(e.into()),
     };
-    audit(store.as_ref(), "user.create", &user.email, json!({"role": role.as_str()})).await;
+    audit(
+        store.as_ref(),
+        "user.create",
+        &user.email,
+        json!({"role": role.as_str()}),
+    )
+    .await;
     eprintln!("added {} ({})", user.email, role.as_str());
     Ok(())
 }
@@ -173,7 +186,10 @@ async fn set_role(a: SetRoleArgs) -> Result<()> {
     let user = find(store.as_ref(), &a.email).await?;
     match store.set_user_role(&user.id, role).await {
         Ok(_) => {}
-        Err(StoreError::LastOwner) => bail!("{} is the last owner: make another user owner first", user.email),
+        Err(StoreError::LastOwner) => bail!(
+            "{} is the last owner: make another user owner first",
+            user.email
+        ),
         Err(e) => return Err(e.into()),
     }
     audit(
@@ -192,7 +208,9 @@ async fn remove(a: RemoveArgs) -> Result<()> {
     let user = find(store.as_ref(), &a.email).await?;
     match store.remove_user(&user.id).await {
         Ok(_) => {}
-        Err(StoreError::LastOwner) => bail!("{} is the last owner and cannot be removed", user.email),
+        Err(StoreError::LastOwner) => {
+            bail!("{} is the last owner and cannot be removed", user.email)
+        }
         Err(e) => return Err(e.into()),
     }
     audit(store.as_ref(), "user.remove", &user.email, json!({})).await;

@@ -109,9 +109,20 @@ impl Browser {
     }
 
     /// A request as the page sends it (cookie, Origin, X-CSRF-Token).
-    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
-        self.send_with(method, path, body, Some(&self.base.clone()), Some(&self.csrf.clone()))
-            .await
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        self.send_with(
+            method,
+            path,
+            body,
+            Some(&self.base.clone()),
+            Some(&self.csrf.clone()),
+        )
+        .await
     }
 
     /// The same with a chosen Origin and CSRF token (either left out when `None`).
@@ -128,7 +139,10 @@ impl Browser {
         } else {
             format!("{}{path}", self.base)
         };
-        let mut req = self.http.request(method, url).header("cookie", &self.cookie);
+        let mut req = self
+            .http
+            .request(method, url)
+            .header("cookie", &self.cookie);
         if let Some(o) = origin {
             req = req.header("origin", o);
         }
@@ -141,12 +155,19 @@ impl Browser {
         let resp = req.send().await.expect("request reaches the service");
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Connect → the org's authorize page, approved → the callback. Returns the callback's
     /// answer and the callback URL (to try reusing it).
-    pub async fn connect(&self, org: &sfsim::RunningOrg, name: &str) -> (StatusCode, Value, String) {
+    pub async fn connect(
+        &self,
+        org: &sfsim::RunningOrg,
+        name: &str,
+    ) -> (StatusCode, Value, String) {
         let (status, begun) = self
             .send(
                 Method::POST,
@@ -161,7 +182,10 @@ impl Browser {
         assert_eq!(q["response_type"], "code");
         assert_eq!(q["code_challenge_method"], "S256");
         assert_eq!(q["scope"], "api refresh_token offline_access");
-        assert_eq!(q["redirect_uri"], format!("{}/api/oauth/callback/salesforce", self.base));
+        assert_eq!(
+            q["redirect_uri"],
+            format!("{}/api/oauth/callback/salesforce", self.base)
+        );
         assert!(q["state"].len() >= 32, "a long random state");
         let mut approve = u.clone();
         approve
@@ -194,7 +218,9 @@ pub fn settings_for(integration: &str) -> Value {
 }
 
 async fn delivery_state(b: &Browser, id: &str) -> Value {
-    let (_, v) = b.send(Method::GET, &format!("/api/v1/evaluations/{id}"), None).await;
+    let (_, v) = b
+        .send(Method::GET, &format!("/api/v1/evaluations/{id}"), None)
+        .await;
     v
 }
 
@@ -214,13 +240,22 @@ async fn wait_outcome(b: &Browser, id: &str, outcome: &str) -> Value {
 async fn an_admin_connects_tests_disconnects_and_reconnects_an_org_without_losing_evaluations() {
     let t = bare("connect", Vec::new()).await;
     add_user(&t.config, "owner@acme.example", "owner").await;
-    let b = Browser::sign_in(t.svc.base.as_deref().unwrap(), "owner@acme.example", PASSWORD).await;
+    let b = Browser::sign_in(
+        t.svc.base.as_deref().unwrap(),
+        "owner@acme.example",
+        PASSWORD,
+    )
+    .await;
 
     // Connect through the org's authorize page with PKCE.
     let (status, connected, callback) = b.connect(&t.org, "production").await;
     assert_eq!(status, StatusCode::OK, "{connected}");
     assert_eq!(connected["connected"], "production");
-    assert!(connected["username"].as_str().is_some_and(|u| u.contains('@')));
+    assert!(
+        connected["username"]
+            .as_str()
+            .is_some_and(|u| u.contains('@'))
+    );
     // The state is single use.
     let (again, v) = b.send_with(Method::GET, &callback, None, None, None).await;
     assert_eq!(again, StatusCode::BAD_REQUEST, "{v}");
@@ -233,28 +268,43 @@ async fn an_admin_connects_tests_disconnects_and_reconnects_an_org_without_losin
     assert_eq!(item["username"], connected["username"]);
 
     // Test Connection.
-    let (status, tested) = b.send(Method::POST, "/api/v1/integrations/production/test", None).await;
+    let (status, tested) = b
+        .send(Method::POST, "/api/v1/integrations/production/test", None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{tested}");
     assert_eq!(tested["ok"], true, "{tested}");
     assert!(tested["org_id"].as_str().is_some());
-    assert!(tested["daily_api_requests"]["max"].as_u64().unwrap_or(0) > 0, "{tested}");
+    assert!(
+        tested["daily_api_requests"]["max"].as_u64().unwrap_or(0) > 0,
+        "{tested}"
+    );
 
     // Settings saved through the API take effect without a restart.
     let (status, saved) = b
-        .send(Method::PUT, "/api/v1/destinations/salesforce", Some(&settings_for("production")))
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/salesforce",
+            Some(&settings_for("production")),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(saved["meta"]["version"], 1);
     let people = contacts(&t.org, 2);
     let (status, v) = b
-        .send(Method::POST, "/api/v1/evaluations", Some(&evaluation("c-1", &people[0].0, "hot")))
+        .send(
+            Method::POST,
+            "/api/v1/evaluations",
+            Some(&evaluation("c-1", &people[0].0, "hot")),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     wait_outcome(&b, "c-1", "updated").await;
 
     // Disconnect: the org sees the revocation; the secrets are gone.
     let live_before = t.org.auth().refresh_tokens().len();
-    let (status, v) = b.send(Method::DELETE, "/api/v1/integrations/production", None).await;
+    let (status, v) = b
+        .send(Method::DELETE, "/api/v1/integrations/production", None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["revoked_at_salesforce"], true);
     assert_eq!(t.org.auth().refresh_tokens().len(), live_before - 1);
@@ -263,7 +313,11 @@ async fn an_admin_connects_tests_disconnects_and_reconnects_an_org_without_losin
 
     // An evaluation for the disconnected org waits, queued, not failed.
     let (status, _) = b
-        .send(Method::POST, "/api/v1/evaluations", Some(&evaluation("c-2", &people[1].0, "warm")))
+        .send(
+            Method::POST,
+            "/api/v1/evaluations",
+            Some(&evaluation("c-2", &people[1].0, "warm")),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -310,9 +364,15 @@ async fn a_denied_consent_or_a_foreign_session_stores_nothing() {
         let body = json!({"name": "prod", "client_id": t.org.client_id(), "sandbox": false, "login_url": t.org.url()});
         let b = b.clone_ref();
         async move {
-            let (_, v) = b.send(Method::POST, "/api/v1/integrations/salesforce", Some(&body)).await;
+            let (_, v) = b
+                .send(Method::POST, "/api/v1/integrations/salesforce", Some(&body))
+                .await;
             let u = url::Url::parse(v["authorize_url"].as_str().unwrap()).unwrap();
-            u.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned()
+            u.query_pairs()
+                .find(|(k, _)| k == "state")
+                .unwrap()
+                .1
+                .into_owned()
         }
     };
     // Denied at the org.
@@ -342,7 +402,13 @@ async fn a_denied_consent_or_a_foreign_session_stores_nothing() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
     // A made-up state.
     let (status, v) = owner
-        .send_with(Method::GET, "/api/oauth/callback/salesforce?code=x&state=made-up", None, None, None)
+        .send_with(
+            Method::GET,
+            "/api/oauth/callback/salesforce?code=x&state=made-up",
+            None,
+            None,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     let (_, list) = owner.send(Method::GET, "/api/v1/integrations", None).await;
@@ -387,12 +453,18 @@ object = "Lead"
 name = "Rating_Pick__c"
 label = "Rating Pick"
 type = "picklist"
-picklist_values = ["hot", "cold"]
+picklist = ["hot", "cold"]
+restricted = true
 "#,
         )
         .expect("scenario");
     add_user(&t.config, "owner@acme.example", "owner").await;
-    let b = Browser::sign_in(t.svc.base.as_deref().unwrap(), "owner@acme.example", PASSWORD).await;
+    let b = Browser::sign_in(
+        t.svc.base.as_deref().unwrap(),
+        "owner@acme.example",
+        PASSWORD,
+    )
+    .await;
     let (status, v, _) = b.connect(&t.org, "prod").await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let mut s = settings_for("prod");
@@ -411,16 +483,33 @@ picklist_values = ["hot", "cold"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|d| (d["key"].as_str().unwrap().to_string(), d["code"].as_str().unwrap().to_string()))
+            .map(|d| {
+                (
+                    d["key"].as_str().unwrap().to_string(),
+                    d["code"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         got.sort();
         assert_eq!(
             got,
             vec![
-                ("contact.evaluation_date_field".to_string(), "field_missing".to_string()),
-                ("contact.reasoning_field".to_string(), "field_not_editable".to_string()),
-                ("contact.score_field".to_string(), "field_type_mismatch".to_string()),
-                ("lead.score_field".to_string(), "picklist_missing_values".to_string()),
+                (
+                    "contact.evaluation_date_field".to_string(),
+                    "field_missing".to_string()
+                ),
+                (
+                    "contact.reasoning_field".to_string(),
+                    "field_not_editable".to_string()
+                ),
+                (
+                    "contact.score_field".to_string(),
+                    "field_type_mismatch".to_string()
+                ),
+                (
+                    "lead.score_field".to_string(),
+                    "picklist_missing_values".to_string()
+                ),
             ],
             "{v}"
         );
@@ -428,17 +517,27 @@ picklist_values = ["hot", "cold"]
             assert!(d["fix"].as_str().is_some_and(|f| !f.is_empty()), "{d}");
         }
     }
-    let (_, history) = b.send(Method::GET, "/api/v1/destinations/salesforce/history", None).await;
+    let (_, history) = b
+        .send(Method::GET, "/api/v1/destinations/salesforce/history", None)
+        .await;
     assert_eq!(history["items"], json!([]), "nothing saved");
 
     // The fixed settings validate and save; the field options explain the dropdown.
     let good = settings_for("prod");
     let (status, v) = b
-        .send(Method::PUT, "/api/v1/destinations/salesforce?validate_only=true", Some(&good))
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/salesforce?validate_only=true",
+            Some(&good),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let (status, options) = b
-        .send(Method::GET, "/api/v1/integrations/prod/objects/Contact/fields?slot=score", None)
+        .send(
+            Method::GET,
+            "/api/v1/integrations/prod/objects/Contact/fields?slot=score",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{options}");
     let offered: Vec<&str> = options["fields"]
@@ -447,25 +546,40 @@ picklist_values = ["hot", "cold"]
         .iter()
         .filter_map(|f| f["display"].as_str())
         .collect();
-    assert!(offered.contains(&"TrailSpark Score (TrailSpark_Score__c)"), "{offered:?}");
+    assert!(
+        offered.contains(&"TrailSpark Score (TrailSpark_Score__c)"),
+        "{offered:?}"
+    );
     let why = options["not_offered"]
         .as_array()
         .unwrap()
         .iter()
         .find(|f| f["name"] == "Scored_On__c")
         .expect("the Date field is explained");
-    assert!(why["reason"].as_str().is_some_and(|r| !r.is_empty()), "{why}");
+    assert!(
+        why["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{why}"
+    );
 }
 
 #[tokio::test]
 async fn saved_settings_take_effect_on_the_next_batch_and_a_retry_sees_a_new_field() {
     let t = bare("settings-live", Vec::new()).await;
     add_user(&t.config, "owner@acme.example", "owner").await;
-    let b = Browser::sign_in(t.svc.base.as_deref().unwrap(), "owner@acme.example", PASSWORD).await;
+    let b = Browser::sign_in(
+        t.svc.base.as_deref().unwrap(),
+        "owner@acme.example",
+        PASSWORD,
+    )
+    .await;
     let (status, v, _) = b.connect(&t.org, "prod").await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let (status, v) = b
-        .send(Method::PUT, "/api/v1/destinations/salesforce", Some(&settings_for("prod")))
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/salesforce",
+            Some(&settings_for("prod")),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let people = contacts(&t.org, 3);
@@ -479,14 +593,19 @@ async fn saved_settings_take_effect_on_the_next_batch_and_a_retry_sees_a_new_fie
         .expect("scenario");
     let mut s = settings_for("prod");
     s["contact"]["score_field"] = json!("AI_Score__c");
-    let (status, v) = b.send(Method::PUT, "/api/v1/destinations/salesforce", Some(&s)).await;
-    assert_eq!(status, StatusCode::OK, "{v}");
-    b.send(Method::POST, "/api/v1/evaluations", Some(&evaluation("l-1", &people[0].0, "warm")))
+    let (status, v) = b
+        .send(Method::PUT, "/api/v1/destinations/salesforce", Some(&s))
         .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    b.send(
+        Method::POST,
+        "/api/v1/evaluations",
+        Some(&evaluation("l-1", &people[0].0, "warm")),
+    )
+    .await;
     wait_outcome(&b, "l-1", "updated").await;
     let rec = t.org.control().record(&people[0].1).expect("the contact");
     assert_eq!(rec["AI_Score__c"], "warm", "{rec}");
-
 }
 
 /// The seed's first troubleshooting path: a mapped Contact field missing in the org fails
@@ -508,61 +627,83 @@ async fn a_retry_after_the_field_is_created_delivers_without_a_restart() {
     let owner = crate::service::create_token(&config, "owner", &["--role", "owner"]).await;
     let svc = Service::start(&scratch, &org, &config, &o, "serve").await;
     let (email, contact_id) = contacts(&org, 1).remove(0);
-    let (status, v) = svc.ingest(&owner, &evaluation("late-1", &email, "hot")).await;
+    let (status, v) = svc
+        .ingest(&owner, &evaluation("late-1", &email, "hot"))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     let failed = svc
         .wait_outcome(&owner, "late-1", Duration::from_secs(20), "failed")
         .await;
-    let delivery = &failed["deliveries"][0];
-    assert_eq!(delivery["error"]["code"], "INVALID_FIELD", "{failed}");
+    assert_eq!(failed["error"]["code"], "INVALID_FIELD", "{failed}");
 
     org.control()
         .load_scenario_str(
             "[[fields]]\nobject = \"Contact\"\nname = \"Late_Reasoning__c\"\nlabel = \"Late Reasoning\"\ntype = \"textarea\"\nlength = 32000\n",
         )
         .expect("the field is created in the org");
-    let id = delivery["delivery_id"].as_i64().or_else(|| delivery["id"].as_i64()).expect("delivery id");
+    let id = failed["delivery_id"].as_i64().expect("delivery id");
     let (status, v) = svc
-        .post(&format!("/api/v1/deliveries/{id}/retry"), &owner, &json!({}))
+        .post(
+            &format!("/api/v1/deliveries/{id}/retry"),
+            &owner,
+            &json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     svc.wait_outcome(&owner, "late-1", Duration::from_secs(20), "updated")
         .await;
     let rec = org.control().record(&contact_id).expect("the contact");
     assert!(
-        rec["Late_Reasoning__c"].as_str().is_some_and(|r| !r.is_empty()),
+        rec["Late_Reasoning__c"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
         "{rec}"
     );
 }
 
 #[tokio::test]
 async fn stored_secrets_are_unreadable_in_the_database_file_and_absent_from_logs() {
-    let t = bare(
-        "connect-secrets",
-        vec![("RUST_LOG".into(), "trace".into())],
+    let t = bare("connect-secrets", vec![("RUST_LOG".into(), "trace".into())]).await;
+    add_user(&t.config, "owner@acme.example", "owner").await;
+    let b = Browser::sign_in(
+        t.svc.base.as_deref().unwrap(),
+        "owner@acme.example",
+        PASSWORD,
     )
     .await;
-    add_user(&t.config, "owner@acme.example", "owner").await;
-    let b = Browser::sign_in(t.svc.base.as_deref().unwrap(), "owner@acme.example", PASSWORD).await;
     let (status, v, _) = b.connect(&t.org, "prod").await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    let (status, _) = b.send(Method::POST, "/api/v1/integrations/prod/test", None).await;
+    let (status, _) = b
+        .send(Method::POST, "/api/v1/integrations/prod/test", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let refresh_tokens = t.org.auth().refresh_tokens();
     assert!(!refresh_tokens.is_empty());
     let mut db_bytes = Vec::new();
     for entry in std::fs::read_dir(&t.scratch.0).expect("scratch") {
         let p = entry.expect("entry").path();
-        if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("trailspark.db")) {
+        if p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("trailspark.db"))
+        {
             db_bytes.extend(std::fs::read(&p).expect("db file"));
         }
     }
     assert!(!db_bytes.is_empty());
     let db_text = String::from_utf8_lossy(&db_bytes);
     let log = t.svc.log_tail();
-    for secret in refresh_tokens.iter().map(String::as_str).chain([PASSWORD, b.cookie.split('=').nth(1).unwrap()]) {
-        assert!(!db_text.contains(secret), "a secret is readable in the database file");
+    for secret in refresh_tokens
+        .iter()
+        .map(String::as_str)
+        .chain([PASSWORD, b.cookie.split('=').nth(1).unwrap()])
+    {
+        assert!(
+            !db_text.contains(secret),
+            "a secret is readable in the database file"
+        );
         assert!(!log.contains(secret), "a secret is in the trace log");
     }
-    assert!(log.contains("TRACE") || log.contains("trace"), "the log is at trace level");
+    assert!(
+        log.contains("TRACE") || log.contains("trace"),
+        "the log is at trace level"
+    );
 }

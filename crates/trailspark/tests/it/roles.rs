@@ -146,7 +146,12 @@ async fn every_route_checks_the_role_the_contract_gives_it() {
             Need::Viewer,
         ),
         (Method::GET, "/api/v1/users".into(), None, Need::Owner),
-        (Method::POST, "/api/v1/users".into(), Some(json!({})), Need::Owner),
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({})),
+            Need::Owner,
+        ),
         (
             Method::PATCH,
             "/api/v1/users/not-there".into(),
@@ -160,14 +165,24 @@ async fn every_route_checks_the_role_the_contract_gives_it() {
             Need::Owner,
         ),
         (Method::GET, "/api/v1/audit".into(), None, Need::Admin),
-        (Method::POST, "/api/v1/session".into(), Some(json!({})), Need::Public),
+        (
+            Method::POST,
+            "/api/v1/session".into(),
+            Some(json!({})),
+            Need::Public,
+        ),
         (Method::GET, "/api/v1/session".into(), None, Need::SignedIn),
         (Method::GET, "/healthz".into(), None, Need::Public),
         (Method::GET, "/readyz".into(), None, Need::Public),
         (Method::GET, "/metrics".into(), None, Need::Public),
         (Method::GET, "/api/openapi.json".into(), None, Need::Public),
         // Last: it ends the sessions the matrix signs in with.
-        (Method::DELETE, "/api/v1/session".into(), None, Need::SignedIn),
+        (
+            Method::DELETE,
+            "/api/v1/session".into(),
+            None,
+            Need::SignedIn,
+        ),
     ];
     let base = t.svc.base.clone().expect("an API");
     let mut people = Vec::new();
@@ -202,13 +217,43 @@ async fn every_route_checks_the_role_the_contract_gives_it() {
     };
     for (method, path, body, need) in &routes {
         for (who, token) in &callers {
-            check(&t, method, path, body, need, who, Call::Token(token.as_deref()), &rank).await;
+            check(
+                &t,
+                method,
+                path,
+                body,
+                need,
+                who,
+                Call::Token(token.as_deref()),
+                &rank,
+            )
+            .await;
         }
         for (role, browser) in &people {
             let who = format!("session:{role}");
-            check(&t, method, path, body, need, &who, Call::Cookie(browser), &rank).await;
+            check(
+                &t,
+                method,
+                path,
+                body,
+                need,
+                &who,
+                Call::Cookie(browser),
+                &rank,
+            )
+            .await;
         }
-        check(&t, method, path, body, need, "ended-session", Call::Cookie(&ended), &rank).await;
+        check(
+            &t,
+            method,
+            path,
+            body,
+            need,
+            "ended-session",
+            Call::Cookie(&ended),
+            &rank,
+        )
+        .await;
     }
 }
 
@@ -286,8 +331,16 @@ async fn cross_site_changes_are_refused(owner: &Browser) {
     let token = owner.csrf.clone();
     for (origin, csrf, what) in [
         (Some(own.as_str()), None, "no CSRF token"),
-        (Some(own.as_str()), Some("not-the-token"), "a wrong CSRF token"),
-        (Some("https://evil.example"), Some(token.as_str()), "a foreign Origin"),
+        (
+            Some(own.as_str()),
+            Some("not-the-token"),
+            "a wrong CSRF token",
+        ),
+        (
+            Some("https://evil.example"),
+            Some(token.as_str()),
+            "a foreign Origin",
+        ),
         (None, Some(token.as_str()), "no Origin"),
     ] {
         let (status, v) = owner
