@@ -29,6 +29,11 @@ pub const MAX_PAGE: usize = 500;
 
 /// `POST /api/v1/evaluations`: one object or an array; good items stored (committed)
 /// before the 202, bad ones listed by index; 400 when none is accepted.
+#[utoipa::path(post, path = "/api/v1/evaluations", tag = "evaluations",
+    request_body(content = Object, description = "One evaluation or an array of at most 1,000"),
+    responses((status = 202, description = "Accepted (the good ones stored before the answer), with the rejected ones by index", body = Object),
+              (status = 400, description = "None accepted", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn post_evaluations(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -197,6 +202,11 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// `GET /api/v1/evaluations/{id}`
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}", tag = "evaluations",
+    params(("id" = String, Path, description = "The evaluation's id")),
+    responses((status = 200, description = "The evaluation and its delivery per destination", body = Object),
+              (status = 404, description = "Unknown id", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn get_evaluation(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -229,6 +239,14 @@ pub struct DeliveriesQuery {
 }
 
 /// `GET /api/v1/deliveries?outcome=&since=&email=&cursor=&limit=`: the sync log, newest first.
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "sync log",
+    params(("outcome" = Option<String>, Query, description = "Only this outcome"),
+           ("since" = Option<String>, Query, description = "RFC 3339: only entries at or after"),
+           ("email" = Option<String>, Query, description = "Only this email"),
+           ("cursor" = Option<String>, Query, description = "The previous page's next_cursor"),
+           ("limit" = Option<u32>, Query, description = "Entries per page (at most 500)")),
+    responses((status = 200, description = "The sync log, newest first", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn list_deliveries(
     State(state): State<AppState>,
     query: Result<Query<DeliveriesQuery>, QueryRejection>,
@@ -297,6 +315,11 @@ fn parse_time(key: &str, s: &str) -> Result<OffsetDateTime, ApiError> {
 }
 
 /// `POST /api/v1/deliveries/{id}/retry`
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", tag = "sync log",
+    params(("id" = i64, Path, description = "The delivery's id")),
+    responses((status = 202, description = "Queued again", body = Object),
+              (status = 409, description = "Already pending or in flight", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn retry_delivery(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -324,6 +347,10 @@ pub struct RetryQuery {
 }
 
 /// `POST /api/v1/deliveries/retry?outcome=failed`
+#[utoipa::path(post, path = "/api/v1/deliveries/retry", tag = "sync log",
+    params(("outcome" = String, Query, description = "Must be failed")),
+    responses((status = 202, description = "How many were queued again", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn retry_failed(
     State(state): State<AppState>,
     query: Result<Query<RetryQuery>, QueryRejection>,
@@ -349,6 +376,10 @@ pub async fn retry_failed(
 }
 
 /// `POST /api/v1/destinations/salesforce/replay {"from","to","basis"?}`
+#[utoipa::path(post, path = "/api/v1/destinations/salesforce/replay", tag = "destination",
+    request_body(content = Object, description = "{\"from\", \"to\", \"basis\"?: evaluated|received}"),
+    responses((status = 202, description = "How many evaluations were queued again", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn replay(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -420,11 +451,15 @@ async fn request_metadata_refresh(state: &AppState) {
     }
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive", body = Object)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Ready when the database answers and its schema is current.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "The database answers and is migrated", body = Object),
+              (status = 503, description = "Not ready", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match state.store.ready().await {
         Ok(()) => Ok(Json(json!({"status": "ready"}))),
@@ -437,6 +472,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let queue = match state.store.queue_stats(None).await {
         Ok(q) => Some(q),
@@ -456,11 +492,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The OpenAPI description (hand-written, checked against the router by a test).
-pub const OPENAPI: &str = include_str!("openapi.json");
-
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, description = "This document", body = Object)))]
 pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document(),
+    )
+        .into_response()
 }
 
 pub async fn not_found() -> ApiError {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod handlers;
 pub mod integrations;
 pub mod metrics;
+pub mod openapi;
 pub mod passwords;
 pub mod secrets;
 pub mod session;

@@ -173,17 +173,20 @@ struct ResolverState {
     /// The last answer and when it was worked out (reused for a moment).
     last: Option<(Instant, Target)>,
     /// The destination built for (settings version, settings, integration).
-    built: Option<(
-        i64,
-        DestinationSettings,
-        Arc<Integration>,
-        u64,
-        Arc<Destination>,
-    )>,
+    built: Option<Built>,
     /// The last metadata-refresh request seen.
     refresh_seen: Option<Value>,
     /// The last reason for waiting that was logged (each change is logged once).
     announced: Option<String>,
+}
+
+/// The destination built for one settings version, integration and signed-in client.
+struct Built {
+    version: i64,
+    settings: DestinationSettings,
+    integration: Arc<Integration>,
+    client_epoch: u64,
+    destination: Arc<Destination>,
 }
 
 /// How long a worked-out target is reused before the settings are read again.
@@ -243,21 +246,20 @@ impl Resolver {
         {
             return Self::wait(st, format!("cannot read the stored connections: {e}"));
         }
-        let current = match current::current(ctx.store.as_ref(), ctx.config_destination.as_ref())
-            .await
-        {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return Self::wait(
+        let current =
+            match current::current(ctx.store.as_ref(), ctx.config_destination.as_ref()).await {
+                Ok(Some(c)) => c,
+                Ok(None) => {
+                    return Self::wait(
                     st,
                     "no destination settings saved yet (Settings > CRM Integration > Destinations)"
                         .into(),
                 );
-            }
-            Err(e) => {
-                return Self::wait(st, format!("cannot read the destination settings: {e:#}"));
-            }
-        };
+                }
+                Err(e) => {
+                    return Self::wait(st, format!("cannot read the destination settings: {e:#}"));
+                }
+            };
         if !current.settings.enabled {
             if st.announced.as_deref() != Some("disabled") {
                 tracing::info!(
@@ -311,34 +313,37 @@ impl Resolver {
         }
         let version = current.version_key();
         let epoch = integration.client_epoch();
-        let reuse = st.built.as_ref().filter(|(v, s, i, e, _)| {
-            *v == version && *s == current.settings && Arc::ptr_eq(i, &integration) && *e == epoch
+        let reuse = st.built.as_ref().filter(|b| {
+            b.version == version
+                && b.settings == current.settings
+                && Arc::ptr_eq(&b.integration, &integration)
+                && b.client_epoch == epoch
         });
         let dest = match reuse {
-            Some((.., d)) => d.clone(),
+            Some(b) => b.destination.clone(),
             None => {
-                let d = match Destination::new(current.settings.clone(), client).await {
+                let destination = match Destination::new(current.settings.clone(), client).await {
                     Ok(d) => Arc::new(d),
                     Err(e) => return Self::wait(st, format!("cannot set up the destination: {e}")),
                 };
-                st.built = Some((
+                st.built = Some(Built {
                     version,
-                    current.settings,
-                    integration.clone(),
-                    epoch,
-                    d.clone(),
-                ));
-                d
+                    settings: current.settings,
+                    integration: integration.clone(),
+                    client_epoch: epoch,
+                    destination: destination.clone(),
+                });
+                destination
             }
         };
         // A retry request asks every worker to look at the org's fields again.
         if let Ok(marker) = ctx.store.get_setting(METADATA_REFRESH_KEY).await
             && marker != st.refresh_seen
         {
-            if st.refresh_seen.is_some() || marker.is_some() {
-                if let Err(e) = dest.refresh_metadata().await {
-                    tracing::warn!(error = %e, "cannot re-read the org's field metadata");
-                }
+            if (st.refresh_seen.is_some() || marker.is_some())
+                && let Err(e) = dest.refresh_metadata().await
+            {
+                tracing::warn!(error = %e, "cannot re-read the org's field metadata");
             }
             st.refresh_seen = marker;
         }

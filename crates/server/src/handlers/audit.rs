@@ -21,6 +21,10 @@ pub struct AuditQuery {
     pub before: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+    params(("limit" = Option<u32>, Query, description = "Entries per page (at most 1,000)"),
+           ("before" = Option<i64>, Query, description = "The previous page's next_before")),
+    responses((status = 200, description = "Who did what and when, newest first", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,

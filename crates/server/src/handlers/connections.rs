@@ -44,7 +44,7 @@ pub const STATE_TTL: Duration = Duration::from_secs(10 * 60);
 const STATE_PURPOSE: &str = "oauth_state:code_verifier";
 const STATE_SECRET_PURPOSE: &str = "oauth_state:client_secret";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BeginConnect {
     pub name: String,
@@ -86,6 +86,8 @@ pub fn login_url_for(sandbox: bool, login_url: Option<&str>) -> Result<LoginUrl,
 
 /// `POST /api/v1/integrations/salesforce`: begins OAuth; answers `{"authorize_url"}` for the
 /// browser to open.
+#[utoipa::path(post, path = "/api/v1/integrations/salesforce", tag = "integrations", request_body = BeginConnect,
+    responses((status = 200, description = "The URL to open in the browser (OAuth authorization code + PKCE)", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn begin(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -170,6 +172,12 @@ pub struct CallbackQuery {
 /// `GET /api/oauth/callback/salesforce`: Salesforce sends the browser here with `code` and
 /// `state` (or `error`). Exchanges the code, reads who the connection acts as, stores the
 /// refresh token sealed, and answers where the browser goes next.
+#[utoipa::path(get, path = "/api/oauth/callback/salesforce", tag = "integrations",
+    params(("code" = Option<String>, Query, description = "The authorization code"),
+           ("state" = Option<String>, Query, description = "The state Connect began with"),
+           ("error" = Option<String>, Query, description = "Salesforce's refusal, e.g. access_denied")),
+    responses((status = 200, description = "Connected", body = Object),
+              (status = 400, description = "Denied, or an unknown, expired or reused state: nothing stored", body = Object)))]
 pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -344,6 +352,8 @@ fn salesforce_refusal(what: &str, e: &salesforce::Error) -> ApiError {
 }
 
 /// `GET /api/v1/integrations`: every integration, config and connected, with its status.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
+    responses((status = 200, description = "Every integration with its status", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.integrations.sync_stored(state.store.as_ref()).await?;
     let items: Vec<Value> = state
@@ -394,6 +404,9 @@ pub async fn client_of(state: &AppState, i: &Integration) -> Result<Client, ApiE
 
 /// `POST /api/v1/integrations/{name}/test` (Test Connection): who and which org, the API
 /// version, the daily API requests used and allowed; or the error with its hint.
+#[utoipa::path(post, path = "/api/v1/integrations/{name}/test", tag = "integrations",
+    params(("name" = String, Path, description = "The integration")),
+    responses((status = 200, description = "Test Connection: who, which org, API usage; or the error with its hint", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn test(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -436,6 +449,10 @@ pub async fn test(
 
 /// `DELETE /api/v1/integrations/{name}` (Disconnect): revokes the refresh token at
 /// Salesforce and deletes the stored secrets. Deliveries for the org stay queued, waiting.
+#[utoipa::path(delete, path = "/api/v1/integrations/{name}", tag = "integrations",
+    params(("name" = String, Path, description = "The integration")),
+    responses((status = 200, description = "Disconnected (token revoked at Salesforce, secrets deleted)", body = Object),
+              (status = 409, description = "Defined in the config file", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn disconnect(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -489,6 +506,12 @@ pub struct FieldsQuery {
 
 /// `GET /api/v1/integrations/{name}/objects/{object}/fields?slot=&refresh=`: the fields that
 /// can hold the slot (`Label (API_Name)`), and the others with the reason they are not offered.
+#[utoipa::path(get, path = "/api/v1/integrations/{name}/objects/{object}/fields", tag = "integrations",
+    params(("name" = String, Path, description = "The integration"),
+           ("object" = String, Path, description = "Lead, Contact or Account"),
+           ("slot" = String, Query, description = "score, evaluation_date, reasoning or propensity"),
+           ("refresh" = Option<bool>, Query, description = "Read the fields from Salesforce again")),
+    responses((status = 200, description = "The fields that can hold the slot, and the others with the reason", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn fields(
     State(state): State<AppState>,
     Path((name, object)): Path<(String, String)>,

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::passwords;
 use crate::session::{self, ABSOLUTE_TIMEOUT, IDLE_TIMEOUT};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     pub email: String,
@@ -28,6 +28,10 @@ pub struct SignIn {
 
 /// `POST /api/v1/session`: checks the password (Argon2id), slowing down repeated failures
 /// for one email (429 with `Retry-After`), and sets the session cookie.
+#[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = SignIn,
+    responses((status = 200, description = "Signed in: the session cookie is set; the body has the CSRF token", body = Object),
+              (status = 401, description = "Wrong email or password", body = Object),
+              (status = 429, description = "Too many failed sign-ins for this email (see Retry-After)", body = Object)))]
 pub async fn sign_in(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -101,6 +105,8 @@ pub async fn sign_in(
 
 /// `GET /api/v1/session`: who is calling; for a signed-in person, the CSRF token the page
 /// sends back on every change.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session",
+    responses((status = 200, description = "Who is calling, with the CSRF token for a signed-in person", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn who_am_i(Extension(caller): Extension<Caller>) -> Json<Value> {
     match &*caller.0 {
         Principal::User(s) => Json(session_json(s)),
@@ -113,6 +119,8 @@ pub async fn who_am_i(Extension(caller): Extension<Caller>) -> Json<Value> {
 }
 
 /// `DELETE /api/v1/session`: ends the session (the cookie is cleared too).
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+    responses((status = 204, description = "Signed out; the cookie is cleared")), security(("bearer" = []), ("session" = [])))]
 pub async fn sign_out(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -35,6 +35,8 @@ const META_KEY: &str = "meta";
 
 /// `GET /api/v1/destinations/salesforce`: the settings in force (or, before any save, the
 /// suggested ones, disabled), plus `meta` (where they come from, read-only or not).
+#[utoipa::path(get, path = "/api/v1/destinations/salesforce", tag = "destination",
+    responses((status = 200, description = "The settings in force (keys of [destinations.salesforce]) and meta", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn get(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let cur = current::current(state.store.as_ref(), state.config_destination.as_ref())
         .await
@@ -63,6 +65,12 @@ pub struct PutQuery {
 }
 
 /// `PUT /api/v1/destinations/salesforce[?validate_only=true]`.
+#[utoipa::path(put, path = "/api/v1/destinations/salesforce", tag = "destination",
+    request_body(content = Object, description = "The settings, keys of [destinations.salesforce]"),
+    params(("validate_only" = Option<bool>, Query, description = "Check without saving")),
+    responses((status = 200, description = "Saved (or, with validate_only, valid)", body = Object),
+              (status = 422, description = "One detail per problem: key, code, message, fix", body = Object),
+              (status = 409, description = "Managed by the config file", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn put(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -142,6 +150,8 @@ pub async fn put(
 }
 
 /// `GET /api/v1/destinations/salesforce/history`: every saved version, newest first.
+#[utoipa::path(get, path = "/api/v1/destinations/salesforce/history", tag = "destination",
+    responses((status = 200, description = "Every saved version, newest first", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn history(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let versions = state.store.destination_settings_history(SALESFORCE).await?;
     let items: Vec<Value> = versions

@@ -18,7 +18,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::passwords;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub email: String,
@@ -26,7 +26,7 @@ pub struct NewUser {
     pub role: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     #[serde(default)]
@@ -56,6 +56,7 @@ pub fn user_json(u: &User) -> Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, description = "Every user", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let users = state.store.list_users().await?;
     Ok(Json(
@@ -63,6 +64,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
+    responses((status = 201, description = "Created", body = Object), (status = 409, description = "The email is taken", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -96,6 +99,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
 }
 
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UserChange,
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, description = "Changed", body = Object), (status = 409, description = "The last owner cannot be demoted", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -147,6 +153,9 @@ pub async fn update(
     Ok(Json(user_json(&user)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 204, description = "Removed"), (status = 409, description = "The last owner cannot be removed", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn remove(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
