@@ -143,10 +143,6 @@ impl EvaluatedAt {
         }
     }
 
-    pub fn from_datetime(dt: OffsetDateTime) -> EvaluatedAt {
-        EvaluatedAt(dt)
-    }
-
     pub fn datetime(&self) -> OffsetDateTime {
         self.0
     }
