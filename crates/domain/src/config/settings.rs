@@ -69,7 +69,9 @@ pub struct WorkerSettings {
     /// How long a partial batch waits for company before it leaves; 100 ms keeps a lone
     /// evaluation's accept-to-written time near 100 ms plus the org's answer.
     pub linger_ms: u64,
-    /// Concurrent batches in flight per destination.
+    /// Batch loops per destination in each server process (`serve`, `demo`): how many
+    /// batches are in flight at once (each batch sends its own Composite requests, a few at
+    /// a time).
     pub concurrency: usize,
     /// Attempts before a transiently failing delivery is marked failed.
     pub max_attempts: u32,
