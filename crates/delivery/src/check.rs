@@ -1,7 +1,8 @@
 //! Preflight: the destination settings against the org's live metadata. Answers the seed's
-//! troubleshooting rows before they happen — the field exists on the right object, its type
-//! can hold the value, field-level security lets the integration user edit it, picklists hold
-//! our values, and the integration is connected. One [`Problem`] per thing to fix.
+//! troubleshooting rows before they happen — the destination is enabled, the field exists on
+//! the right object, its type can hold the value, field-level security lets the integration
+//! user edit it, picklists hold our values, and the integration is connected. One [`Problem`]
+//! per thing to fix.
 
 use std::fmt;
 
@@ -47,12 +48,14 @@ fn min_length(slot: Slot) -> u32 {
     }
 }
 
-/// Runs the preflight against the org: authentication, then the describes, then the fields.
+/// Runs the preflight against the org: a disabled destination first, then authentication,
+/// then the describes, then the fields.
 pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = disabled_problem(settings).into_iter().collect();
     if let Err(e) = client.identity().await {
-        return vec![auth_problem(&settings.integration, &e)];
+        problems.push(auth_problem(&settings.integration, &e));
+        return problems;
     }
-    let mut problems = Vec::new();
     let mut meta = Metadata::default();
     for o in objects_needed(settings) {
         match client.describe(o.as_str()).await {
@@ -82,6 +85,16 @@ pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Probl
     }
     problems.extend(check_with_metadata(settings, &meta));
     problems
+}
+
+/// The problem line for a disabled destination, which writes nothing however well the rest
+/// matches the org; `None` when it is enabled. Listed before every other problem.
+pub fn disabled_problem(settings: &DestinationSettings) -> Option<Problem> {
+    (!settings.enabled).then(|| Problem {
+        key: format!("{PREFIX}.enabled"),
+        message: "the destination is disabled: every evaluation is skipped (destination_disabled) and nothing is written to Salesforce".into(),
+        fix: "set `enabled = true` in [destinations.salesforce]".into(),
+    })
 }
 
 /// The problem line for an integration that cannot authenticate.
@@ -361,6 +374,20 @@ mod tests {
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].key, "destinations.salesforce.create_records");
         assert!(p[0].message.contains("Lead.Region__c"));
+    }
+
+    #[test]
+    fn a_disabled_destination_is_a_problem_with_its_fix() {
+        let mut s = DestinationSettings::suggested("p");
+        assert_eq!(disabled_problem(&s), None);
+        s.enabled = false;
+        let p = disabled_problem(&s).expect("a problem");
+        assert_eq!(p.key, "destinations.salesforce.enabled");
+        assert!(
+            p.to_string()
+                .ends_with("Fix: set `enabled = true` in [destinations.salesforce]"),
+            "{p}"
+        );
     }
 
     #[test]
