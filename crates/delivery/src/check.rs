@@ -1,7 +1,8 @@
 //! Preflight: the destination settings against the org's live metadata. Answers the seed's
-//! troubleshooting rows before they happen — the field exists on the right object, its type
-//! can hold the value, field-level security lets the integration user edit it, picklists hold
-//! our values, and the integration is connected. One [`Problem`] per thing to fix.
+//! troubleshooting rows before they happen — the destination is enabled, the field exists on
+//! the right object, its type can hold the value, field-level security lets the integration
+//! user edit it, picklists hold our values, and the integration is connected. One [`Problem`]
+//! per thing to fix.
 
 use std::fmt;
 
@@ -35,6 +36,8 @@ pub mod codes {
     pub const INTEGRATION_NOT_CONNECTED: &str = "integration_not_connected";
     /// Signed in, but the objects' describe failed.
     pub const METADATA_UNAVAILABLE: &str = "metadata_unavailable";
+    /// The destination is switched off: nothing is written.
+    pub const DESTINATION_DISABLED: &str = "destination_disabled";
 }
 
 /// One problem: the settings key it concerns, a stable [`codes`] value, what is wrong, and
@@ -55,12 +58,14 @@ impl fmt::Display for Problem {
 
 const PREFIX: &str = "destinations.salesforce";
 
-/// Runs the preflight against the org: authentication, then the describes, then the fields.
+/// Runs the preflight against the org: a disabled destination first, then authentication,
+/// then the describes, then the fields.
 pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = disabled_problem(settings).into_iter().collect();
     if let Err(e) = client.identity().await {
-        return vec![auth_problem(&settings.integration, &e)];
+        problems.push(auth_problem(&settings.integration, &e));
+        return problems;
     }
-    let mut problems = Vec::new();
     let mut meta = Metadata::default();
     for o in objects_needed(settings) {
         match client.describe(o.as_str()).await {
@@ -91,6 +96,17 @@ pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Probl
     }
     problems.extend(check_with_metadata(settings, &meta));
     problems
+}
+
+/// The problem line for a disabled destination, which writes nothing however well the rest
+/// matches the org; `None` when it is enabled. Listed before every other problem.
+pub fn disabled_problem(settings: &DestinationSettings) -> Option<Problem> {
+    (!settings.enabled).then(|| Problem {
+        key: format!("{PREFIX}.enabled"),
+        code: codes::DESTINATION_DISABLED.into(),
+        message: "the destination is disabled: every evaluation is skipped (destination_disabled) and nothing is written to Salesforce".into(),
+        fix: "set `enabled = true` in [destinations.salesforce]".into(),
+    })
 }
 
 /// The problem line for an integration that cannot authenticate.
@@ -389,6 +405,20 @@ mod tests {
         assert_eq!(p[0].key, "destinations.salesforce.create_records");
         assert_eq!(p[0].code, codes::REQUIRED_FIELD_NOT_FILLED);
         assert!(p[0].message.contains("Lead.Region__c"));
+    }
+
+    #[test]
+    fn a_disabled_destination_is_a_problem_with_its_fix() {
+        let mut s = DestinationSettings::suggested("p");
+        assert_eq!(disabled_problem(&s), None);
+        s.enabled = false;
+        let p = disabled_problem(&s).expect("a problem");
+        assert_eq!(p.key, "destinations.salesforce.enabled");
+        assert!(
+            p.to_string()
+                .ends_with("Fix: set `enabled = true` in [destinations.salesforce]"),
+            "{p}"
+        );
     }
 
     #[test]

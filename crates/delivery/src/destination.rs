@@ -2,6 +2,7 @@
 //! ([`crate::freshness`]), and `deliver`, which runs lookup → plan → write → outcomes for one
 //! batch and never loses an evaluation.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,13 +37,6 @@ impl Default for DeliverOptions {
     }
 }
 
-/// Errors constructing a destination.
-#[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
-    #[error("Salesforce: {0}")]
-    Salesforce(#[from] salesforce::Error),
-}
-
 /// A configured Salesforce destination.
 pub struct Destination {
     settings: DestinationSettings,
@@ -54,11 +48,11 @@ pub struct Destination {
 }
 
 impl Destination {
-    /// No API call is made here.
+    /// No API call is made here, so it cannot fail.
     pub async fn new(
         settings: DestinationSettings,
         client: Client,
-    ) -> Result<Destination, DeliveryError> {
+    ) -> Result<Destination, Infallible> {
         Ok(Destination::with_metadata(
             settings,
             client,

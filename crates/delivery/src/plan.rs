@@ -75,7 +75,6 @@ struct Tally {
     unchanged: bool,
     superseded_in_salesforce: bool,
     claimed_by_newer: bool,
-    not_mapped: bool,
     skip: Option<Reason>,
     failed: Option<ReportError>,
 }
@@ -554,10 +553,7 @@ fn apply_record(
     d: &mut Draft,
 ) -> bool {
     match rp {
-        RecordPlan::NotMapped => {
-            d.tally.not_mapped = true;
-            true
-        }
+        RecordPlan::NotMapped => true,
         RecordPlan::Failed(e) => {
             d.tally.failed.get_or_insert(e);
             false
@@ -689,10 +685,7 @@ fn plan_create(
             d.tally.failed = Some(e);
             return;
         }
-        _ => {
-            d.tally.not_mapped = true;
-            return;
-        }
+        _ => return,
     };
 
     let fit = |name: &str, v: &str| -> String {

@@ -308,14 +308,14 @@ pub fn is_transient(code: &str, message: &str) -> bool {
     }
 }
 
-/// Every code the table knows (for docs and tests).
-pub fn known_codes() -> Vec<&'static str> {
-    HINTS.iter().map(|h| h.code).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every code the table knows.
+    fn known_codes() -> Vec<&'static str> {
+        HINTS.iter().map(|h| h.code).collect()
+    }
 
     #[test]
     fn validation_hint_names_the_message() {

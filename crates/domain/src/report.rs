@@ -44,11 +44,6 @@ impl Outcome {
     pub fn parse(s: &str) -> Option<Outcome> {
         Outcome::ALL.into_iter().find(|o| o.as_str() == s)
     }
-
-    /// Contract §3: an evaluation counts as delivered unless it failed or was rejected.
-    pub fn is_delivered(self) -> bool {
-        !matches!(self, Outcome::Failed | Outcome::Rejected)
-    }
 }
 
 /// Why an evaluation was skipped, superseded or rejected.

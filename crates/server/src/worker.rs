@@ -41,7 +41,8 @@ const REQUEST_LIMIT_EXCEEDED: &str = "REQUEST_LIMIT_EXCEEDED";
 /// How workers batch, lease, retry and pause.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// Deliveries per lease (200 = one sObject Collection).
+    /// Deliveries per lease: `[server.worker] batch_size`, 1,000 unless configured
+    /// (`domain::WorkerSettings` says why).
     pub batch_size: usize,
     /// After a wake-up, how long a worker waits for more evaluations before leasing.
     pub linger: Duration,

@@ -1,6 +1,6 @@
 //! `trailspark check`: preflight of `[destinations.salesforce]` against the org's live
-//! metadata. Exit 0 when good; 1 with one line per problem and its fix; 2 when the config
-//! itself cannot be read.
+//! metadata. Exit 0 when good; 1 with one line per problem and its fix (a disabled
+//! destination is one, listed first); 2 when the config itself cannot be read.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,21 +34,27 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let problems = match connect(integ).await {
         Ok(client) => delivery::check(dest, &client).await,
-        Err(e) => vec![match e.downcast_ref::<salesforce::Error>() {
-            // The integration does not authenticate: one problem line with the fix.
-            Some(sf) => delivery::check::auth_problem(&integ.name, sf),
-            None => delivery::Problem {
-                key: format!("integrations.{}", integ.name),
-                code: delivery::check::codes::INTEGRATION_NOT_CONNECTED.into(),
-                message: format!("{e:#}"),
-                fix: "set the environment variables and files the integration names, then run check again".into(),
-            },
-        }],
+        Err(e) => {
+            // As `delivery::check` orders them: a disabled destination first.
+            let mut problems: Vec<_> = delivery::check::disabled_problem(dest)
+                .into_iter()
+                .collect();
+            problems.push(match e.downcast_ref::<salesforce::Error>() {
+                // The integration does not authenticate: one problem line with the fix.
+                Some(sf) => delivery::check::auth_problem(&integ.name, sf),
+                None => delivery::Problem {
+                    key: format!("integrations.{}", integ.name),
+                    code: delivery::check::codes::INTEGRATION_NOT_CONNECTED.into(),
+                    message: format!("{e:#}"),
+                    fix: "set the environment variables and files the integration names, then run check again".into(),
+                },
+            });
+            problems
+        }
     };
     if problems.is_empty() {
-        let state = if dest.enabled { "enabled" } else { "disabled" };
         println!(
-            "ok: [destinations.salesforce] ({state}) matches the org of [integrations.{}]: every mapped field exists, has a compatible type and is writable",
+            "ok: [destinations.salesforce] (enabled) matches the org of [integrations.{}]: every mapped field exists, has a compatible type and is writable",
             integ.name
         );
         ExitCode::SUCCESS

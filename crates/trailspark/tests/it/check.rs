@@ -93,6 +93,30 @@ restricted = true
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_disabled_destination_is_the_first_problem_with_its_fix() {
+    let org =
+        org("[[remove_fields]]\nobject = \"Contact\"\nname = \"TrailSpark_Reasoning__c\"\n").await;
+    let o = check(&org, "enabled = false").await;
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("destinations.salesforce.enabled: the destination is disabled"),
+        "{out}"
+    );
+    assert!(
+        lines[0].ends_with("Fix: set `enabled = true` in [destinations.salesforce]"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("destinations.salesforce.contact.reasoning_field:"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("2 problems found"), "{}", stderr(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_integration_that_cannot_sign_in_is_a_problem() {
     let org = org("").await;
     let s = Scratch::new("checkauth");

@@ -1,0 +1,396 @@
+// The queue (part of the `Store` implementation `common.rs` includes): evaluations come
+// in (`ingest`, one delivery per destination), workers lease due deliveries, report each
+// attempt (`complete`: next state, backoff, one sync-log entry) or hand leases back, and
+// `queue_stats` reports the depth.
+
+/// A delivery is due: pending and its time has come, or leased by a worker whose lease ran out.
+const DUE: &str = "((state = 'pending' AND next_attempt_at_us <= $1) \
+     OR (state = 'leased' AND lease_expires_at_us <= $1))";
+
+/// What one finished attempt turns a delivery into.
+fn next_step(
+    disposition: Disposition,
+    attempts_after: u32,
+    policy: &RetryPolicy,
+    now: OffsetDateTime,
+    jitter: f64,
+) -> (DeliveryState, DeliveryOutcome, OffsetDateTime) {
+    use domain::Outcome;
+    match disposition {
+        Disposition::Final(Outcome::Failed) => (
+            DeliveryState::Failed,
+            DeliveryOutcome::Final(Outcome::Failed),
+            now,
+        ),
+        Disposition::Final(o) => (DeliveryState::Done, DeliveryOutcome::Final(o), now),
+        Disposition::Transient if attempts_after >= policy.max_attempts => (
+            DeliveryState::Failed,
+            DeliveryOutcome::Final(Outcome::Failed),
+            now,
+        ),
+        Disposition::Transient => (
+            DeliveryState::Pending,
+            DeliveryOutcome::Retrying,
+            now + backoff_delay(policy, attempts_after, jitter),
+        ),
+    }
+}
+
+/// A delivery's lease as `complete` found it.
+struct Held {
+    attempts: u32,
+    owner: Option<String>,
+    evaluation_id: String,
+    destination: String,
+}
+
+/// One applied attempt result.
+struct Step<'a> {
+    result: &'a DeliveryResult,
+    held: Held,
+    /// This attempt's number (1 for the first).
+    attempt: u32,
+    state: DeliveryState,
+    outcome: DeliveryOutcome,
+    next: OffsetDateTime,
+}
+
+impl Backend {
+    async fn ingest(&self, items: Vec<NewEvaluation>) -> Result<Vec<IngestResult>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = to_us(self.now());
+        // The first occurrence of each id is inserted; later ones in the same batch are
+        // judged against whatever ends up stored under that id.
+        let mut seen = HashSet::new();
+        let mut firsts: Vec<&NewEvaluation> = items
+            .iter()
+            .filter(|i| seen.insert(i.id.as_str()))
+            .collect();
+        // Rows are locked in id order, so two concurrent batches sharing ids cannot
+        // deadlock on PostgreSQL's unique index.
+        firsts.sort_by(|a, b| a.id.cmp(&b.id));
+
+        let mut tx = self.begin_write().await?;
+        let mut inserted: HashSet<String> = HashSet::new();
+        for chunk in firsts.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO evaluations \
+                 (id, content_hash, email, evaluated_at_us, received_at_us, payload) ",
+            );
+            qb.push_values(chunk, |mut b, item| {
+                b.push_bind(item.id.as_str())
+                    .push_bind(item.content_hash.as_str())
+                    .push_bind(item.email.as_str())
+                    .push_bind(to_us(item.evaluated_at))
+                    .push_bind(now)
+                    .push_bind(item.payload.to_string());
+            });
+            qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+
+        // Stored hash per id: ours for new rows, the existing one otherwise.
+        let mut stored: HashMap<String, String> = HashMap::new();
+        let existing: Vec<&str> = firsts
+            .iter()
+            .filter(|i| !inserted.contains(&i.id))
+            .map(|i| i.id.as_str())
+            .collect();
+        for chunk in existing.chunks(IN_CHUNK) {
+            let mut qb =
+                QueryBuilder::<Db>::new("SELECT id, content_hash FROM evaluations WHERE id IN ");
+            push_in_list(&mut qb, chunk.iter().copied());
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                stored.insert(row.try_get("id")?, row.try_get("content_hash")?);
+            }
+        }
+
+        let mut deliveries: Vec<(&str, &str)> = Vec::new();
+        for item in &firsts {
+            if inserted.contains(&item.id) {
+                stored.insert(item.id.clone(), item.content_hash.clone());
+                let mut dests = HashSet::new();
+                for d in &item.destinations {
+                    if dests.insert(d.as_str()) {
+                        deliveries.push((item.id.as_str(), d.as_str()));
+                    }
+                }
+            }
+        }
+        for chunk in deliveries.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO deliveries (evaluation_id, destination, state, outcome, attempts, \
+                 next_attempt_at_us, updated_at_us) ",
+            );
+            qb.push_values(chunk, |mut b, (id, dest)| {
+                b.push_bind(*id)
+                    .push_bind(*dest)
+                    .push("'pending'")
+                    .push("'pending'")
+                    .push("0")
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+
+        let mut first_seen = HashSet::new();
+        let results = items
+            .iter()
+            .map(|item| {
+                let first = first_seen.insert(item.id.as_str());
+                if first && inserted.contains(&item.id) {
+                    IngestResult::Stored
+                } else if stored.get(&item.id) == Some(&item.content_hash) {
+                    IngestResult::Duplicate
+                } else {
+                    IngestResult::Conflict
+                }
+            })
+            .collect();
+        Ok(results)
+    }
+
+    async fn lease_batch(
+        &self,
+        destination: &str,
+        max: usize,
+        lease_for: Duration,
+        worker: &str,
+    ) -> Result<Vec<LeasedDelivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let expires = now + lease_for;
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(LEASE_SQL)
+            .bind(to_us(now))
+            .bind(destination)
+            .bind(i64::try_from(max).unwrap_or(i64::MAX))
+            .bind(worker)
+            .bind(to_us(expires))
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut leased = Vec::with_capacity(rows.len());
+        for row in &rows {
+            leased.push(LeasedDelivery {
+                id: DeliveryId(row.try_get("id")?),
+                evaluation_id: row.try_get("evaluation_id")?,
+                destination: row.try_get("destination")?,
+                attempts: to_u32(row.try_get("attempts")?),
+                lease_expires_at: from_us(to_us(expires))?,
+                payload: Value::Null,
+            });
+        }
+        let mut payloads: HashMap<String, Value> = HashMap::new();
+        let ids: Vec<&str> = leased.iter().map(|l| l.evaluation_id.as_str()).collect();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut qb =
+                QueryBuilder::<Db>::new("SELECT id, payload FROM evaluations WHERE id IN ");
+            push_in_list(&mut qb, chunk.iter().copied());
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                payloads.insert(
+                    row.try_get("id")?,
+                    parse_json(&row.try_get::<String, _>("payload")?)?,
+                );
+            }
+        }
+        tx.commit().await?;
+        for l in &mut leased {
+            l.payload = payloads.remove(&l.evaluation_id).ok_or_else(|| {
+                StoreError::Corrupt(format!("delivery {} has no evaluation", l.id))
+            })?;
+        }
+        leased.sort_by_key(|l| l.id);
+        Ok(leased)
+    }
+
+    async fn complete(
+        &self,
+        results: Vec<DeliveryResult>,
+        policy: &RetryPolicy,
+    ) -> Result<Vec<CompleteStatus>> {
+        if results.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+
+        // The current leases of the named deliveries, locked in id order (PostgreSQL: no
+        // deadlock between concurrent completions; SQLite: the write lock is already held).
+        let mut ids: Vec<i64> = results.iter().map(|r| r.id.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut held: HashMap<i64, Held> = HashMap::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT id, attempts, lease_owner, evaluation_id, destination FROM deliveries \
+                 WHERE state = 'leased' AND id IN ",
+            );
+            push_in_list(&mut qb, chunk.iter().copied());
+            qb.push(" ORDER BY id ").push(FOR_UPDATE);
+            for row in qb.build().fetch_all(&mut *tx).await? {
+                held.insert(
+                    row.try_get("id")?,
+                    Held {
+                        attempts: to_u32(row.try_get("attempts")?),
+                        owner: row.try_get("lease_owner")?,
+                        evaluation_id: row.try_get("evaluation_id")?,
+                        destination: row.try_get("destination")?,
+                    },
+                );
+            }
+        }
+
+        let mut statuses = vec![CompleteStatus::NotOwner; results.len()];
+        let mut steps = Vec::new();
+        for (i, r) in results.iter().enumerate() {
+            // Removing the lease as it is used makes a repeated id in one call NotOwner.
+            let owned = held
+                .get(&r.id.0)
+                .is_some_and(|h| h.owner.as_deref() == Some(r.worker.as_str()));
+            let Some(h) = owned.then(|| held.remove(&r.id.0)).flatten() else {
+                continue;
+            };
+            let attempt = h.attempts.saturating_add(1);
+            let jitter: f64 = rand::random();
+            let (state, outcome, next) = next_step(r.disposition, attempt, policy, now, jitter);
+            statuses[i] = CompleteStatus::Applied(state);
+            steps.push(Step {
+                result: r,
+                held: h,
+                attempt,
+                state,
+                outcome,
+                next,
+            });
+        }
+
+        let now_us = to_us(now);
+        for chunk in steps.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "WITH v (id, state, outcome, attempts, next_attempt_at_us, last_report) AS (",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(s.result.id.0)
+                    .push_bind(s.state.as_str())
+                    .push_bind(s.outcome.as_str())
+                    .push_bind(i64::from(s.attempt))
+                    .push_bind(to_us(s.next))
+                    .push_bind(s.result.report.to_string());
+            });
+            qb.push(
+                ") UPDATE deliveries SET state = v.state, outcome = v.outcome, \
+                 attempts = v.attempts, next_attempt_at_us = v.next_attempt_at_us, \
+                 lease_owner = NULL, lease_expires_at_us = NULL, last_report = v.last_report, \
+                 updated_at_us = ",
+            )
+            .push_bind(now_us)
+            .push(" FROM v WHERE deliveries.id = v.id");
+            qb.build().execute(&mut *tx).await?;
+
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO sync_log (delivery_id, evaluation_id, destination, attempt, \
+                 outcome, worker, report, at_us) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(s.result.id.0)
+                    .push_bind(s.held.evaluation_id.as_str())
+                    .push_bind(s.held.destination.as_str())
+                    .push_bind(i64::from(s.attempt))
+                    .push_bind(s.outcome.as_str())
+                    .push_bind(s.result.worker.as_str())
+                    .push_bind(s.result.report.to_string())
+                    .push_bind(now_us);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(statuses)
+    }
+
+    async fn release(&self, ids: &[DeliveryId], worker: &str) -> Result<u64> {
+        let mut n = 0;
+        let mut tx = self.begin_write().await?;
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "UPDATE deliveries SET state = 'pending', lease_owner = NULL, \
+                 lease_expires_at_us = NULL WHERE state = 'leased' AND lease_owner = ",
+            );
+            qb.push_bind(worker).push(" AND id IN ");
+            push_in_list(&mut qb, chunk.iter().map(|i| i.0));
+            n += qb.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn extend_lease(
+        &self,
+        ids: &[DeliveryId],
+        worker: &str,
+        lease_for: Duration,
+    ) -> Result<u64> {
+        let expires = to_us(self.now() + lease_for);
+        let mut n = 0;
+        let mut tx = self.begin_write().await?;
+        for chunk in ids.chunks(IN_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new("UPDATE deliveries SET lease_expires_at_us = ");
+            qb.push_bind(expires)
+                .push(" WHERE state = 'leased' AND lease_owner = ")
+                .push_bind(worker)
+                .push(" AND id IN ");
+            push_in_list(&mut qb, chunk.iter().map(|i| i.0));
+            n += qb.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn queue_stats(&self, destination: Option<&str>) -> Result<QueueStats> {
+        let now = self.now();
+        let mut counts =
+            QueryBuilder::<Db>::new("SELECT state, outcome, COUNT(*) AS n FROM deliveries");
+        if let Some(d) = destination {
+            counts.push(" WHERE destination = ").push_bind(d);
+        }
+        counts.push(" GROUP BY state, outcome");
+        let dest_filter = if destination.is_some() {
+            " AND destination = $2"
+        } else {
+            ""
+        };
+        let due = format!(
+            "SELECT COUNT(*) AS n, MIN(next_attempt_at_us) AS oldest FROM deliveries \
+             WHERE {DUE}{dest_filter}"
+        );
+        let mut stats = QueueStats::default();
+        for s in DeliveryState::ALL {
+            stats.by_state.insert(s, 0);
+        }
+        for row in counts.build().fetch_all(self.read()).await? {
+            let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+            let state = parse_state(&row.try_get::<String, _>("state")?)?;
+            let outcome = parse_outcome(&row.try_get::<String, _>("outcome")?)?;
+            *stats.by_state.entry(state).or_default() += n;
+            *stats.by_outcome.entry(outcome).or_default() += n;
+        }
+        let mut q = sqlx::query(AssertSqlSafe(due)).bind(to_us(now));
+        if let Some(d) = destination {
+            q = q.bind(d);
+        }
+        let row = q.fetch_one(self.read()).await?;
+        stats.due = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
+        if let Some(oldest) = row.try_get::<Option<i64>, _>("oldest")? {
+            let age = now - from_us(oldest)?;
+            stats.oldest_due_age = Some(Duration::try_from(age).unwrap_or(Duration::ZERO));
+        }
+        Ok(stats)
+    }
+}
