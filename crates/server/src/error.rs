@@ -20,8 +20,31 @@ pub enum ApiError {
         message: String,
         details: Vec<Value>,
     },
-    #[error("missing, invalid or revoked API token")]
+    #[error("sign in, or send a valid API token (Authorization: Bearer)")]
     Unauthorized,
+    /// The session cookie names a session that ended (idle or absolute expiry, sign-out).
+    #[error("your session has expired: sign in again")]
+    SessionExpired,
+    /// A wrong email or password at sign-in (which of the two is not said).
+    #[error("wrong email or password")]
+    BadCredentials,
+    /// A cookie-authenticated state change without the same origin or the CSRF token.
+    #[error("{0}")]
+    CsrfRefused(&'static str),
+    /// Too many tries: wait this long.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// The request is well-formed but its content cannot be accepted (settings that do not
+    /// fit the org): one detail per problem.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        details: Vec<Value>,
+    },
     #[error("this token's role ({role}) may not {action}; it needs {needed}")]
     Forbidden {
         role: &'static str,
@@ -56,11 +79,36 @@ impl ApiError {
         }
     }
 
+    /// `422` with one detail per problem.
+    pub fn unprocessable(
+        code: &'static str,
+        message: impl Into<String>,
+        details: Vec<Value>,
+    ) -> ApiError {
+        ApiError::Unprocessable {
+            code,
+            message: message.into(),
+            details,
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized | ApiError::SessionExpired | ApiError::BadCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden { .. } | ApiError::CsrfRefused(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -72,8 +120,14 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { code, .. } | ApiError::Conflict { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::SessionExpired => "session_expired",
+            ApiError::BadCredentials => "bad_credentials",
+            ApiError::CsrfRefused(_) => "csrf_refused",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -86,9 +140,9 @@ impl ApiError {
     /// The JSON body of the error.
     pub fn body(&self) -> Value {
         let details = match self {
-            ApiError::BadRequest { details, .. } | ApiError::Conflict { details, .. } => {
-                details.clone()
-            }
+            ApiError::BadRequest { details, .. }
+            | ApiError::Conflict { details, .. }
+            | ApiError::Unprocessable { details, .. } => details.clone(),
             _ => Vec::new(),
         };
         json!({"error": {"code": self.code(), "message": self.to_string(), "details": details}})
@@ -101,6 +155,20 @@ impl From<store::StoreError> for ApiError {
             store::StoreError::InvalidCursor => {
                 ApiError::bad_request("invalid_cursor", "invalid pagination cursor")
             }
+            store::StoreError::LastOwner => ApiError::Conflict {
+                code: "last_owner",
+                message:
+                    "the last owner cannot be removed or demoted: make another user owner first"
+                        .into(),
+                details: Vec::new(),
+            },
+            store::StoreError::Conflict(message) => ApiError::Conflict {
+                code: "conflict",
+                message,
+                details: Vec::new(),
+            },
+            store::StoreError::NotFound(message) => ApiError::NotFound(message),
+            store::StoreError::Invalid(message) => ApiError::bad_request("invalid", message),
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -119,6 +187,11 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         resp
     }

@@ -11,9 +11,15 @@
 
 pub mod api;
 pub mod auth;
+pub mod current;
 pub mod error;
+pub mod handlers;
 pub mod integrations;
 pub mod metrics;
+pub mod openapi;
+pub mod passwords;
+pub mod secrets;
+pub mod session;
 pub mod worker;
 
 use std::future::Future;
@@ -33,6 +39,7 @@ use tokio::sync::{Notify, watch};
 
 pub use error::ApiError;
 pub use integrations::{Connector, Integrations, Status, refresh_token_connector};
+pub use secrets::SecretBox;
 pub use worker::{SALESFORCE, WorkerOptions};
 
 /// Default listen address and database (contract §2 `[server]`).
@@ -62,6 +69,9 @@ pub struct Settings {
     pub destination: Option<DestinationSettings>,
     /// Sync-log entries older than this are purged (checked hourly).
     pub log_retention: Duration,
+    /// The key that seals stored secrets; `None`: from the environment or the key file
+    /// ([`SecretBox::load`]), beside the SQLite database by default.
+    pub secrets: Option<Arc<SecretBox>>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -78,6 +88,7 @@ impl std::fmt::Debug for Settings {
             .field("integrations", &self.integrations)
             .field("destination", &self.destination)
             .field("log_retention", &self.log_retention)
+            .field("secrets", &self.secrets.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -107,6 +118,21 @@ impl Settings {
             integrations: cfg.integrations.values().cloned().collect(),
             destination: cfg.destination.clone(),
             log_retention: Duration::from_secs(u64::from(worker.log_retention_days) * 86_400),
+            secrets: None,
+        }
+    }
+
+    /// Where the secret key file goes by default: beside the SQLite database file, else
+    /// the working directory.
+    pub fn default_key_file(&self) -> std::path::PathBuf {
+        let file = std::path::PathBuf::from(secrets::DEFAULT_KEY_FILE);
+        let Some(path) = self.database_url.strip_prefix("sqlite://") else {
+            return file;
+        };
+        let path = path.split('?').next().unwrap_or(path);
+        match std::path::Path::new(path).parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && path != ":memory:" => dir.join(file),
+            _ => file,
         }
     }
 }
@@ -119,14 +145,28 @@ pub struct AppState {
     pub notify: Arc<Notify>,
     pub metrics: Arc<metrics::Metrics>,
     pub integrations: Integrations,
-    pub destination: Option<Arc<DestinationSettings>>,
+    /// `[destinations.salesforce]` from the config file, when it has one (then the API
+    /// shows it read-only); otherwise the settings saved through the API are in force.
+    pub config_destination: Option<Arc<DestinationSettings>>,
     /// Destinations every new evaluation gets a delivery for.
     pub destinations: Arc<Vec<String>>,
+    /// Seals refresh tokens and other secrets before they are stored.
+    pub secrets: Arc<SecretBox>,
+    /// Signs in config-file integrations.
+    pub connector: Connector,
+    /// The service's public base URL (OAuth callback, redirects) and its origin (the CSRF
+    /// same-origin rule).
+    pub public_url: String,
+    pub public_origin: String,
+    /// Session cookies carry `Secure` when the service is reached over https.
+    pub secure_cookies: bool,
 }
 
 /// The API router with roles and the error shape on every path.
 pub fn router(state: AppState) -> Router {
     use api::*;
+    use axum::routing::{delete, patch};
+    use handlers::{audit, connections, session, settings, users};
     Router::new()
         .route("/api/v1/evaluations", post(post_evaluations))
         .route("/api/v1/evaluations/{id}", get(get_evaluation))
@@ -134,8 +174,38 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/deliveries/retry", post(retry_failed))
         .route("/api/v1/deliveries/{id}/retry", post(retry_delivery))
         .route("/api/v1/destinations/salesforce/replay", post(replay))
-        .route("/api/v1/destinations/salesforce", get(get_destination))
-        .route("/api/v1/integrations", get(list_integrations))
+        .route(
+            "/api/v1/destinations/salesforce",
+            get(settings::get).put(settings::put),
+        )
+        .route(
+            "/api/v1/destinations/salesforce/history",
+            get(settings::history),
+        )
+        .route("/api/v1/integrations", get(connections::list))
+        .route("/api/v1/integrations/salesforce", post(connections::begin))
+        .route("/api/oauth/callback/salesforce", get(connections::callback))
+        .route("/api/v1/integrations/{name}/test", post(connections::test))
+        .route(
+            "/api/v1/integrations/{name}",
+            delete(connections::disconnect),
+        )
+        .route(
+            "/api/v1/integrations/{name}/objects/{object}/fields",
+            get(connections::fields),
+        )
+        .route(
+            "/api/v1/session",
+            post(session::sign_in)
+                .get(session::who_am_i)
+                .delete(session::sign_out),
+        )
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route(
+            "/api/v1/users/{id}",
+            patch(users::update).delete(users::remove),
+        )
+        .route("/api/v1/audit", get(audit::list))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -200,17 +270,37 @@ impl Application {
                 .with_context(|| format!("cannot listen on {}", settings.listen))?;
             Some(l)
         };
+        let mut settings = settings;
+        // `listen = "…:0"` picks a free port; the public URL derived from it names that port.
+        if let Some(addr) = listener.as_ref().and_then(|l| l.local_addr().ok()) {
+            settings.public_url = with_bound_port(&settings.public_url, addr.port());
+        }
+        let secrets = match &settings.secrets {
+            Some(s) => s.clone(),
+            None => Arc::new(
+                SecretBox::load(&settings.default_key_file())
+                    .context("cannot load the key that seals stored secrets")?,
+            ),
+        };
+        let integrations = Integrations::new(settings.integrations.clone());
+        integrations
+            .sync_stored(store.as_ref())
+            .await
+            .context("cannot read the stored connections")?;
         let state = AppState {
             store,
             notify: Arc::new(Notify::new()),
             metrics: Arc::new(metrics::Metrics::default()),
-            integrations: Integrations::new(settings.integrations.clone()),
-            destination: settings.destination.clone().map(Arc::new),
-            destinations: Arc::new(if settings.destination.is_some() {
-                vec![SALESFORCE.to_string()]
-            } else {
-                Vec::new()
-            }),
+            integrations,
+            config_destination: settings.destination.clone().map(Arc::new),
+            // Every evaluation is queued for the destination, configured yet or not: one
+            // accepted before the settings are saved is delivered once they are.
+            destinations: Arc::new(vec![SALESFORCE.to_string()]),
+            secrets,
+            connector: connector.clone(),
+            public_origin: session::origin_of(&settings.public_url),
+            secure_cookies: settings.public_url.starts_with("https://"),
+            public_url: settings.public_url.clone(),
         };
         Ok(Application {
             settings,
@@ -237,15 +327,16 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
-        if self.settings.mode != Mode::ApiOnly
-            && let Some(dest) = self.settings.destination.clone()
-        {
+        if self.settings.mode != Mode::ApiOnly {
             let ctx = worker::WorkerContext {
                 store: self.state.store.clone(),
                 notify: self.state.notify.clone(),
                 metrics: self.state.metrics.clone(),
                 options: self.settings.worker.clone(),
                 connector: self.connector.clone(),
+                integrations: self.state.integrations.clone(),
+                secrets: self.state.secrets.clone(),
+                config_destination: self.state.config_destination.clone(),
                 shutdown: stop_rx.clone(),
                 process_tag: format!(
                     "{}-{}",
@@ -253,12 +344,7 @@ impl Application {
                     &uuid::Uuid::new_v4().simple().to_string()[..8]
                 ),
             };
-            let integration = self.state.integrations.get(&dest.integration);
-            tasks.push(tokio::spawn(worker::run_destination(
-                ctx,
-                dest,
-                integration,
-            )));
+            tasks.push(tokio::spawn(worker::run_destination(ctx)));
             tasks.push(tokio::spawn(purge_loop(
                 self.state.store.clone(),
                 self.settings.log_retention,
@@ -295,6 +381,17 @@ impl Application {
     }
 }
 
+/// `public_url` with port 0 replaced by the port actually bound.
+fn with_bound_port(public_url: &str, port: u16) -> String {
+    match url::Url::parse(public_url) {
+        Ok(mut u) if u.port() == Some(0) => {
+            let _ = u.set_port(Some(port));
+            u.as_str().trim_end_matches('/').to_string()
+        }
+        _ => public_url.to_string(),
+    }
+}
+
 /// Deletes sync-log entries past the retention period, hourly.
 async fn purge_loop(store: Arc<dyn Store>, retention: Duration, mut stop: watch::Receiver<bool>) {
     loop {
@@ -303,6 +400,9 @@ async fn purge_loop(store: Arc<dyn Store>, retention: Duration, mut stop: watch:
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "sync log entries past retention deleted"),
             Err(e) => tracing::warn!(error = %e, "cannot purge the sync log"),
+        }
+        if let Err(e) = store.purge_expired_sessions().await {
+            tracing::warn!(error = %e, "cannot purge expired sessions");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

@@ -149,8 +149,8 @@ impl Metrics {
         let mut responses = Vec::new();
         let mut usage = Vec::new();
         let mut paused = Vec::new();
-        for i in integrations.iter() {
-            let name = &i.settings.name;
+        for i in integrations.all() {
+            let name = &i.name;
             paused.push((
                 format!("integration=\"{name}\""),
                 u64::from(matches!(

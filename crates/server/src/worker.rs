@@ -27,8 +27,10 @@ use store::{DeliveryId, DeliveryResult, Disposition, LeasedDelivery, RetryPolicy
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::time::Instant;
 
-use crate::integrations::{Connector, Integration, Status};
+use crate::current;
+use crate::integrations::{Connector, Integration, Integrations, Status};
 use crate::metrics::Metrics;
+use crate::secrets::SecretBox;
 
 /// The destination name deliveries are queued under (the `[destinations.salesforce]` table).
 pub const SALESFORCE: &str = "salesforce";
@@ -115,38 +117,22 @@ pub struct WorkerContext {
     pub metrics: Arc<Metrics>,
     pub options: WorkerOptions,
     pub connector: Connector,
+    pub integrations: Integrations,
+    pub secrets: Arc<SecretBox>,
+    /// `[destinations.salesforce]` of the config file; `None`: the saved settings.
+    pub config_destination: Option<Arc<DestinationSettings>>,
     pub shutdown: watch::Receiver<bool>,
     /// Identifies this process in lease owners (`<pid>-<random>`).
     pub process_tag: String,
 }
 
-/// Runs the workers of one destination until shutdown.
-pub async fn run_destination(
-    ctx: WorkerContext,
-    settings: DestinationSettings,
-    integration: Option<Arc<Integration>>,
-) {
-    let destination = if settings.enabled {
-        let Some(integration) = integration else {
-            tracing::error!(integration = %settings.integration, "destination names an unknown integration; not delivering");
-            return;
-        };
-        let Some(client) = connect(&ctx, &integration).await else {
-            return; // shut down while connecting
-        };
-        match Destination::new(settings, client).await {
-            Ok(d) => Some((Arc::new(d), integration)),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot set up the destination");
-                return;
-            }
-        }
-    } else {
-        tracing::info!(
-            "destination disabled: deliveries are recorded as skipped (destination_disabled)"
-        );
-        None
-    };
+/// The store setting a retry request writes, so every worker re-reads the org's field
+/// metadata before its next batch (the admin may just have fixed a field in Salesforce).
+pub const METADATA_REFRESH_KEY: &str = "salesforce.metadata_refresh_requested";
+
+/// Runs the workers of the destination until shutdown.
+pub async fn run_destination(ctx: WorkerContext) {
+    let resolver = Arc::new(Resolver::new(ctx.clone()));
     let gate = Arc::new(PauseGate::default());
     let mut loops = Vec::new();
     for i in 0..ctx.options.concurrency {
@@ -154,7 +140,7 @@ pub async fn run_destination(
         loops.push(tokio::spawn(batch_loop(
             ctx.clone(),
             worker,
-            destination.clone(),
+            resolver.clone(),
             gate.clone(),
         )));
     }
@@ -163,27 +149,206 @@ pub async fn run_destination(
     }
 }
 
-/// Signs in, retrying with a pause until it works or shutdown is asked.
-async fn connect(ctx: &WorkerContext, integration: &Integration) -> Option<salesforce::Client> {
-    let mut shutdown = ctx.shutdown.clone();
-    loop {
-        integration.set_status(Status::Connecting);
-        match (ctx.connector)(integration.settings.clone()).await {
-            Ok(client) => {
-                integration.set_client(client.clone());
-                integration.set_status(Status::Connected);
-                return Some(client);
-            }
-            Err(e) => {
-                let message = format!("{e:#}");
-                tracing::warn!(integration = %integration.settings.name, error = %message, "cannot sign in; retrying");
-                integration.set_status(Status::Error { message });
-            }
+/// What a batch loop delivers to right now.
+#[derive(Clone)]
+enum Target {
+    /// Nothing to deliver to yet (no settings saved, the org disconnected or unreachable):
+    /// deliveries stay queued, untouched, and the reason is visible in the integration's
+    /// status and the service log.
+    Wait,
+    /// The destination is switched off: deliveries are recorded as skipped.
+    Disabled,
+    Deliver(Arc<Destination>, Arc<Integration>),
+}
+
+/// Works out the [`Target`] from the settings in force and the integration they name,
+/// keeping one [`Destination`] per settings version and connection (so its cached field
+/// metadata survives from batch to batch), and rebuilding it when either changes.
+struct Resolver {
+    ctx: WorkerContext,
+    state: Mutex<ResolverState>,
+}
+
+#[derive(Default)]
+struct ResolverState {
+    /// The last answer and when it was worked out (reused for a moment).
+    last: Option<(Instant, Target)>,
+    /// The destination built for (settings version, settings, integration).
+    built: Option<Built>,
+    /// The last metadata-refresh request seen.
+    refresh_seen: Option<Value>,
+    /// The last reason for waiting that was logged (each change is logged once).
+    announced: Option<String>,
+}
+
+/// The destination built for one settings version, integration and signed-in client.
+struct Built {
+    version: i64,
+    settings: DestinationSettings,
+    integration: Arc<Integration>,
+    client_epoch: u64,
+    destination: Arc<Destination>,
+}
+
+/// How long a worked-out target is reused before the settings are read again.
+const RESOLVE_EVERY: Duration = Duration::from_millis(500);
+
+impl Resolver {
+    fn new(ctx: WorkerContext) -> Resolver {
+        Resolver {
+            ctx,
+            state: Mutex::new(ResolverState::default()),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(ctx.options.reconnect_after) => {}
-            _ = stopped(&mut shutdown) => return None,
+    }
+
+    async fn target(&self) -> Target {
+        let mut st = self.state.lock().await;
+        if let Some((at, t)) = &st.last
+            && at.elapsed() < RESOLVE_EVERY
+            && self.still_current(t)
+        {
+            return t.clone();
         }
+        let t = self.resolve(&mut st).await;
+        st.last = Some((Instant::now(), t.clone()));
+        t
+    }
+
+    /// A remembered target stays usable only while its integration is still the registry's
+    /// (a disconnect or reconnect in this process replaces it at once) and signed in.
+    fn still_current(&self, t: &Target) -> bool {
+        match t {
+            Target::Deliver(_, i) => {
+                i.client().is_some()
+                    && self
+                        .ctx
+                        .integrations
+                        .get(&i.name)
+                        .is_some_and(|now| Arc::ptr_eq(&now, i))
+            }
+            Target::Wait | Target::Disabled => true,
+        }
+    }
+
+    fn wait(st: &mut ResolverState, why: String) -> Target {
+        if st.announced.as_deref() != Some(why.as_str()) {
+            tracing::warn!(reason = %why, "not delivering: evaluations stay queued");
+            st.announced = Some(why);
+        }
+        Target::Wait
+    }
+
+    async fn resolve(&self, st: &mut ResolverState) -> Target {
+        let ctx = &self.ctx;
+        if let Err(e) = ctx
+            .integrations
+            .sync_stored_if_older(ctx.store.as_ref(), Duration::from_secs(1))
+            .await
+        {
+            return Self::wait(st, format!("cannot read the stored connections: {e}"));
+        }
+        let current =
+            match current::current(ctx.store.as_ref(), ctx.config_destination.as_ref()).await {
+                Ok(Some(c)) => c,
+                Ok(None) => {
+                    return Self::wait(
+                    st,
+                    "no destination settings saved yet (Settings > CRM Integration > Destinations)"
+                        .into(),
+                );
+                }
+                Err(e) => {
+                    return Self::wait(st, format!("cannot read the destination settings: {e:#}"));
+                }
+            };
+        if !current.settings.enabled {
+            if st.announced.as_deref() != Some("disabled") {
+                tracing::info!(
+                    "destination disabled: deliveries are recorded as skipped (destination_disabled)"
+                );
+                st.announced = Some("disabled".into());
+            }
+            return Target::Disabled;
+        }
+        let name = current.settings.integration.clone();
+        let Some(integration) = ctx.integrations.get(&name) else {
+            return Self::wait(
+                st,
+                format!("the destination names the integration {name:?}, which does not exist"),
+            );
+        };
+        if integration.is_disconnected() {
+            integration.set_status(Status::Disconnected);
+            return Self::wait(
+                st,
+                format!("the integration {name} is disconnected: connect it again"),
+            );
+        }
+        let client = match integration.client() {
+            Some(c) => c,
+            None => {
+                integration.set_status(Status::Connecting);
+                match integration.connect(&ctx.connector, &ctx.secrets).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let message = format!("{e:#}");
+                        integration.set_status(Status::Error {
+                            message: message.clone(),
+                        });
+                        return Self::wait(
+                            st,
+                            format!("cannot sign in to the integration {name}: {message}"),
+                        );
+                    }
+                }
+            }
+        };
+        if matches!(
+            integration.status(),
+            Status::Idle | Status::Connecting | Status::Error { .. }
+        ) {
+            integration.set_status(Status::Connected);
+        }
+        if st.announced.take().is_some() {
+            tracing::info!(integration = %name, "delivering");
+        }
+        let version = current.version_key();
+        let epoch = integration.client_epoch();
+        let reuse = st.built.as_ref().filter(|b| {
+            b.version == version
+                && b.settings == current.settings
+                && Arc::ptr_eq(&b.integration, &integration)
+                && b.client_epoch == epoch
+        });
+        let dest = match reuse {
+            Some(b) => b.destination.clone(),
+            None => {
+                let destination = match Destination::new(current.settings.clone(), client).await {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => return Self::wait(st, format!("cannot set up the destination: {e}")),
+                };
+                st.built = Some(Built {
+                    version,
+                    settings: current.settings,
+                    integration: integration.clone(),
+                    client_epoch: epoch,
+                    destination: destination.clone(),
+                });
+                destination
+            }
+        };
+        // A retry request asks every worker to look at the org's fields again.
+        if let Ok(marker) = ctx.store.get_setting(METADATA_REFRESH_KEY).await
+            && marker != st.refresh_seen
+        {
+            if (st.refresh_seen.is_some() || marker.is_some())
+                && let Err(e) = dest.refresh_metadata().await
+            {
+                tracing::warn!(error = %e, "cannot re-read the org's field metadata");
+            }
+            st.refresh_seen = marker;
+        }
+        Target::Deliver(dest, integration)
     }
 }
 
@@ -210,7 +375,7 @@ impl PauseGate {
         client: &salesforce::Client,
     ) -> bool {
         use std::sync::atomic::Ordering;
-        let limit = integration.settings.pause_at_api_usage;
+        let limit = integration.pause_at_api_usage;
         let mut shutdown = ctx.shutdown.clone();
         let mut announced = false;
         loop {
@@ -220,7 +385,7 @@ impl PauseGate {
             let hit = self.limit_hit.load(Ordering::SeqCst);
             if !over_share && !hit {
                 if announced {
-                    tracing::info!(integration = %integration.settings.name, "delivery resumed: the org's API usage is below the pause threshold");
+                    tracing::info!(integration = %integration.name, "delivery resumed: the org's API usage is below the pause threshold");
                     integration.set_status(Status::Connected);
                 }
                 return true;
@@ -239,7 +404,7 @@ impl PauseGate {
                 if !matches!(integration.status(), Status::Paused { .. }) {
                     ctx.metrics.pause_started();
                 }
-                tracing::warn!(integration = %integration.settings.name, %reason, "delivery paused");
+                tracing::warn!(integration = %integration.name, %reason, "delivery paused");
                 integration.set_status(Status::Paused { reason });
             }
             {
@@ -282,7 +447,7 @@ impl PauseGate {
 async fn batch_loop(
     ctx: WorkerContext,
     worker: String,
-    destination: Option<(Arc<Destination>, Arc<Integration>)>,
+    resolver: Arc<Resolver>,
     gate: Arc<PauseGate>,
 ) {
     let mut shutdown = ctx.shutdown.clone();
@@ -305,6 +470,21 @@ async fn batch_loop(
                 }
             }
         }
+        let target = resolver.target().await;
+        let destination = match &target {
+            Target::Wait => {
+                // Nothing leased: the deliveries keep their place and their attempts.
+                tokio::select! {
+                    _ = ctx.notify.notified() => {}
+                    _ = tokio::time::sleep(ctx.options.reconnect_after) => {}
+                    _ = stopped(&mut shutdown) => return,
+                }
+                backlog = true;
+                continue;
+            }
+            Target::Disabled => None,
+            Target::Deliver(dest, integration) => Some((dest.clone(), integration.clone())),
+        };
         if let Some((dest, integration)) = &destination
             && !gate.wait(&ctx, integration, dest.client()).await
         {
@@ -345,7 +525,8 @@ async fn batch_loop(
             }
             return;
         };
-        record(&ctx, &worker, &leased, reports, &gate).await;
+        let integration = destination.as_ref().map(|(_, i)| i.as_ref());
+        record(&ctx, &worker, &leased, reports, &gate, integration).await;
     }
 }
 
@@ -451,6 +632,9 @@ fn disabled_reports(leased: &[LeasedDelivery]) -> Vec<(DeliveryId, Report)> {
 enum Action {
     /// Refused for the org's daily limit: hand it back without spending an attempt.
     Release,
+    /// Salesforce refused the integration's sign-in (a revoked or expired refresh token):
+    /// the org must be reconnected; hand the delivery back without spending an attempt.
+    SignedOut,
     /// Record the attempt.
     Complete(Disposition),
 }
@@ -460,6 +644,7 @@ enum Action {
 fn classify(report: &Report) -> Action {
     match (&report.outcome, &report.error) {
         (Outcome::Failed, Some(e)) if e.code == REQUEST_LIMIT_EXCEEDED => Action::Release,
+        (Outcome::Failed, Some(e)) if e.code == domain::hints::AUTH_FAILED => Action::SignedOut,
         (Outcome::Failed, Some(e)) if e.transient => Action::Complete(Disposition::Transient),
         (o, _) => Action::Complete(Disposition::Final(*o)),
     }
@@ -473,13 +658,24 @@ async fn record(
     leased: &[LeasedDelivery],
     reports: Vec<(DeliveryId, Report)>,
     gate: &PauseGate,
+    integration: Option<&Integration>,
 ) {
     let mut results = Vec::new();
     let mut limited = Vec::new();
+    let mut signed_out = Vec::new();
     for ((id, report), l) in reports.into_iter().zip(leased) {
         let disposition = match classify(&report) {
             Action::Release => {
                 limited.push(id);
+                continue;
+            }
+            Action::SignedOut => {
+                if signed_out.is_empty()
+                    && let (Some(i), Some(e)) = (integration, &report.error)
+                {
+                    i.sign_out(e.message.clone());
+                }
+                signed_out.push(id);
                 continue;
             }
             Action::Complete(d) => d,
@@ -506,6 +702,11 @@ async fn record(
         if let Err(e) = ctx.store.release(&limited, worker).await {
             tracing::error!(error = %e, "cannot release deliveries refused for the API limit (their leases will expire)");
         }
+    }
+    if !signed_out.is_empty()
+        && let Err(e) = ctx.store.release(&signed_out, worker).await
+    {
+        tracing::error!(error = %e, "cannot release deliveries refused for a failed sign-in (their leases will expire)");
     }
     if results.is_empty() {
         return;
@@ -539,6 +740,14 @@ mod tests {
     #[test]
     fn the_daily_limit_releases_instead_of_spending_an_attempt() {
         assert_eq!(classify(&failed(REQUEST_LIMIT_EXCEEDED)), Action::Release);
+    }
+
+    #[test]
+    fn a_refused_sign_in_hands_the_delivery_back_for_after_the_reconnect() {
+        assert_eq!(
+            classify(&failed(domain::hints::AUTH_FAILED)),
+            Action::SignedOut
+        );
     }
 
     #[test]

@@ -35,6 +35,9 @@ enum Command {
     /// Create or revoke API tokens.
     #[command(subcommand)]
     Token(cli::token::Command),
+    /// Manage the people who sign in to the web app.
+    #[command(subcommand)]
+    User(cli::user::Command),
     /// The emulated Salesforce org on its own.
     Sfsim(cli::sfsim::Args),
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
             Command::Check(args) => cli::check::run(args).await,
             Command::Fields(args) => cli::fields::run(args).await,
             Command::Token(command) => cli::token::run(command).await,
+            Command::User(command) => cli::user::run(command).await,
             Command::Sfsim(args) => cli::sfsim::run(args).await,
         }
     })

@@ -291,6 +291,14 @@ impl Auth {
         (access, refresh)
     }
 
+    /// The refresh tokens that still work (revoked ones are gone): lets a test see that a
+    /// client revoked its token, and search for a token where it must not be.
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.lock().refresh.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
     /// Fault injection: every access token issued so far stops working (401), as after a
     /// session timeout; refresh tokens keep working.
     pub fn expire_access_tokens(&self) {

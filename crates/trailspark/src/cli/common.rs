@@ -125,3 +125,12 @@ pub async fn connect_with(
 pub fn print_error(e: &anyhow::Error) {
     eprintln!("error: {e:#}");
 }
+
+/// Opens (and migrates) the database the config file's `[server] database_url` names.
+pub async fn open_store(config: &Path) -> Result<std::sync::Arc<dyn store::Store>> {
+    let cfg = load_config(config)?;
+    let settings = super::serve::settings_from(&cfg);
+    store::open(&settings.database_url)
+        .await
+        .context("cannot open the database")
+}

@@ -13,8 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use domain::{AuthSettings, DestinationSettings, IntegrationSettings, Score, WorkerSettings};
-use salesforce::ApiVersion;
+use domain::{DestinationSettings, Score, WorkerSettings};
 use serde_json::{Value, json};
 use server::{AppState, Application, Mode, Settings, WorkerOptions};
 use store::TokenRole;
@@ -26,6 +25,8 @@ use super::serve::{init_logging, stop_signal};
 
 /// The integration name the demo's org is connected under.
 const INTEGRATION: &str = "demo";
+/// The demo's Owner.
+const OWNER_EMAIL: &str = "owner@trailspark.example";
 
 /// The demo org's additions to sfsim's default org: a validation rule that refuses cold
 /// scores on Leads (so one sample fails with Salesforce's message and our hint), and a
@@ -94,22 +95,6 @@ async fn demo(args: Args) -> Result<()> {
         .load_scenario_str(DEMO_SCENARIO)
         .map_err(|e| anyhow!("demo scenario: {e}"))?;
 
-    let integration = IntegrationSettings {
-        name: INTEGRATION.into(),
-        login_url: org.url().to_string(),
-        client_id: Some(org.client_id().to_string()),
-        auth: AuthSettings::RefreshToken {
-            refresh_token_env: "TRAILSPARK_DEMO_REFRESH_TOKEN".into(),
-            client_secret_env: None,
-        },
-        api_version: ApiVersion::default().to_string(),
-        pause_at_api_usage: 0.8,
-        ca_cert_file: None,
-    };
-    let mut destination = DestinationSettings::suggested(INTEGRATION);
-    destination.create_records.enabled = true;
-    destination.create_records.score_levels = [Score::Hot, Score::Warm].into_iter().collect();
-
     let db = dir.join("trailspark.db");
     let worker = WorkerSettings {
         linger_ms: 50,
@@ -121,34 +106,63 @@ async fn demo(args: Args) -> Result<()> {
         public_url: format!("http://{}", args.listen),
         mode: Mode::Both,
         worker: WorkerOptions::from_settings(&worker).with_env_overrides(),
-        integrations: vec![integration],
-        destination: Some(destination),
+        // Nothing from a config file: the org is connected and the destination configured
+        // through the API below, the way an admin does it from the settings page.
+        integrations: Vec::new(),
+        destination: None,
         log_retention: Duration::from_secs(u64::from(worker.log_retention_days) * 86_400),
+        secrets: None,
     };
-    // The emulated org's own tokens; nothing is read from the environment.
-    let connector = server::refresh_token_connector(
-        org.url().to_string(),
-        org.client_id().to_string(),
-        org.refresh_token(),
-    );
-    let app = Application::build(settings, connector)
+    let app = Application::build(settings, server::integrations::no_config_connector())
         .await
         .context("the demo cannot start (if the address is taken, pick another with --listen)")?;
     let addr = app
         .local_addr()
         .ok_or_else(|| anyhow!("the demo has no listener"))?;
     let state = app.state().clone();
+    let base = state.public_url.clone();
+
+    // An Owner to sign in with (a fresh random password each run).
+    let password = server::session::random_token()[..20].to_string();
+    let hash = server::passwords::hash(&password)?;
+    state
+        .store
+        .create_user(OWNER_EMAIL, &hash, TokenRole::Owner)
+        .await
+        .context("cannot create the demo's owner")?;
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stop_rx.await;
+    }));
+    let setup = async {
+        let web = WebSession::sign_in(&base, OWNER_EMAIL, &password).await?;
+        web.connect(INTEGRATION, org.url(), org.client_id()).await?;
+        let mut destination = DestinationSettings::suggested(INTEGRATION);
+        destination.create_records.enabled = true;
+        destination.create_records.score_levels = [Score::Hot, Score::Warm].into_iter().collect();
+        web.save_settings(&destination).await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = setup.await {
+        let _ = stop_tx.send(());
+        let _ = running.await;
+        return Err(e.context("cannot set up the demo through the API"));
+    }
     let owner = state
         .store
         .create_token("demo-owner", TokenRole::Owner)
         .await
         .context("cannot create the demo's owner token")?;
 
-    let base = format!("http://{addr}");
-    println!("TrailSpark demo is running.");
+    println!("TrailSpark demo is running on http://{addr}");
     println!();
+    println!("  Sign in             POST {base}/api/v1/session");
+    println!("    email             {OWNER_EMAIL}");
+    println!("    password          {password}");
     println!("  API                 {base}/api/v1");
     println!("  Sync log            {base}/api/v1/deliveries");
+    println!("  Settings            {base}/api/v1/destinations/salesforce");
     println!("  Metrics             {base}/metrics");
     println!("  API description     {base}/api/openapi.json");
     println!(
@@ -158,7 +172,7 @@ async fn demo(args: Args) -> Result<()> {
     );
     println!("  Database            {}", db.display());
     println!();
-    println!("  Owner token         {}", owner.secret);
+    println!("  Owner API token     {}", owner.secret);
     println!();
     println!("Try:");
     println!(
@@ -169,7 +183,11 @@ async fn demo(args: Args) -> Result<()> {
 
     let samples = samples(org.control()).context("cannot pick sample records from the org")?;
     let trickle = tokio::spawn(trickle(state, samples, Duration::from_secs(args.every)));
-    let result = app.run_until_stopped(stop_signal()).await;
+    stop_signal().await;
+    let _ = stop_tx.send(());
+    let result = running
+        .await
+        .unwrap_or_else(|e| Err(anyhow!("the service task failed: {e}")));
     trickle.abort();
     org.shutdown().await;
     if temporary {
@@ -310,4 +328,107 @@ async fn trickle(state: AppState, samples: Samples, every: Duration) {
             tracing::warn!(error = %e, "demo: sample evaluation refused");
         }
     }
+}
+
+/// The demo signs in and sets itself up through the same HTTP API (and the same rules)
+/// as the settings page: a session cookie, its CSRF token, this service's Origin.
+struct WebSession {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl WebSession {
+    async fn sign_in(base: &str, email: &str, password: &str) -> Result<WebSession> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let resp = http
+            .post(format!("{base}/api/v1/session"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await?;
+        let cookie = resp
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("sign-in set no cookie ({})", resp.status()))?;
+        let body: Value = resp.error_for_status()?.json().await?;
+        let csrf = body["csrf_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("sign-in returned no CSRF token"))?
+            .to_string();
+        Ok(WebSession {
+            http,
+            base: base.to_string(),
+            cookie,
+            csrf,
+        })
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .header(reqwest::header::ORIGIN, &self.base)
+            .header("X-CSRF-Token", &self.csrf)
+    }
+
+    /// Connect → the org's authorize page (approved at once, as a person would click
+    /// Allow) → the callback with the code.
+    async fn connect(&self, name: &str, login_url: &str, client_id: &str) -> Result<()> {
+        let begun: Value = checked(
+            self.send(reqwest::Method::POST, "/api/v1/integrations/salesforce")
+                .json(&json!({"name": name, "client_id": client_id, "sandbox": false, "login_url": login_url}))
+                .send()
+                .await?,
+        )
+        .await?;
+        let authorize = begun["authorize_url"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no authorize_url"))?;
+        let mut url = url::Url::parse(authorize)?;
+        url.query_pairs_mut()
+            .append_pair(sfsim::oauth::AUTO_APPROVE_PARAM, "true");
+        let consent = self.http.get(url).send().await?;
+        let callback = consent
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| anyhow!("the authorize page did not redirect ({})", consent.status()))?
+            .to_string();
+        let _: Value = checked(
+            self.http
+                .get(callback)
+                .header(reqwest::header::COOKIE, &self.cookie)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn save_settings(&self, s: &DestinationSettings) -> Result<()> {
+        let _: Value = checked(
+            self.send(reqwest::Method::PUT, "/api/v1/destinations/salesforce")
+                .json(&s.to_json())
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The JSON of a successful answer, or an error carrying the API's message.
+async fn checked(resp: reqwest::Response) -> Result<Value> {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(anyhow!("{status}: {body}"));
+    }
+    Ok(body)
 }

@@ -8,3 +8,4 @@ pub mod serve;
 pub mod sfsim;
 pub mod sync;
 pub mod token;
+pub mod user;

@@ -4,11 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use store::TokenRole;
 
-use super::common::{EXIT_CANNOT_START, EXIT_PROBLEMS, load_config, print_error};
-use super::serve::settings_from;
+use super::common::{EXIT_CANNOT_START, EXIT_PROBLEMS, open_store, print_error};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -74,14 +73,6 @@ pub async fn run(command: Command) -> ExitCode {
     }
 }
 
-async fn open(config: &std::path::Path) -> Result<std::sync::Arc<dyn store::Store>> {
-    let cfg = load_config(config)?;
-    let settings = settings_from(&cfg);
-    store::open(&settings.database_url)
-        .await
-        .context("cannot open the database")
-}
-
 fn parse_role(role: Option<&str>, scope: Option<&str>) -> Result<TokenRole> {
     match (role, scope) {
         (_, Some("ingest")) => Ok(TokenRole::Ingest),
@@ -101,8 +92,15 @@ async fn create(a: CreateArgs) -> Result<ExitCode> {
     if a.name.trim().is_empty() {
         bail!("--name: must not be empty");
     }
-    let store = open(&a.config).await?;
+    let store = open_store(&a.config).await?;
     let created = store.create_token(a.name.trim(), role).await?;
+    super::user::audit(
+        store.as_ref(),
+        "token.create",
+        &created.token.name,
+        serde_json::json!({"id": created.token.id, "role": role.as_str()}),
+    )
+    .await;
     eprintln!(
         "created token {:?} (id {}, role {}); it is shown only now:",
         created.token.name,
@@ -114,7 +112,7 @@ async fn create(a: CreateArgs) -> Result<ExitCode> {
 }
 
 async fn revoke(a: RevokeArgs) -> Result<ExitCode> {
-    let store = open(&a.config).await?;
+    let store = open_store(&a.config).await?;
     let active: Vec<_> = store
         .list_tokens()
         .await?
@@ -134,6 +132,7 @@ async fn revoke(a: RevokeArgs) -> Result<ExitCode> {
     for id in &targets {
         if store.revoke_token(id).await? {
             revoked += 1;
+            super::user::audit(store.as_ref(), "token.revoke", id, serde_json::json!({})).await;
         }
     }
     if revoked == 0 {
@@ -145,7 +144,7 @@ async fn revoke(a: RevokeArgs) -> Result<ExitCode> {
 }
 
 async fn list(a: ListArgs) -> Result<ExitCode> {
-    let store = open(&a.config).await?;
+    let store = open_store(&a.config).await?;
     let tokens = store.list_tokens().await?;
     let fmt = |t: Option<time::OffsetDateTime>| {
         t.and_then(|t| {

@@ -25,7 +25,7 @@ async fn demo_runs_with_no_setup_and_delivers_its_samples() {
         .spawn()
         .expect("demo starts");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut api, mut token) = (None, None);
+    let (mut api, mut token, mut email, mut password) = (None, None, None, None);
     let started = Instant::now();
     while api.is_none() || token.is_none() {
         let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
@@ -36,12 +36,23 @@ async fn demo_runs_with_no_setup_and_delivers_its_samples() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["API", url] => api = Some(url.trim_end_matches("/api/v1").to_string()),
-            ["Owner", "token", t] => token = Some(t.to_string()),
+            ["Owner", "API", "token", t] => token = Some(t.to_string()),
+            ["email", e] => email = Some(e.to_string()),
+            ["password", p] => password = Some(p.to_string()),
             _ => {}
         }
     }
     let (api, token) = (api.expect("api"), token.expect("token"));
     let http = reqwest::Client::new();
+    // The printed sign-in works.
+    let signed_in = http
+        .post(format!("{api}/api/v1/session"))
+        .json(&serde_json::json!({"email": email.expect("an email"), "password": password.expect("a password")}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), reqwest::StatusCode::OK);
+    assert!(signed_in.headers().get("set-cookie").is_some());
     let mut seen: Vec<Value>;
     loop {
         let v: Value = http

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `trailspark` binary (one test binary for the crate).
 
 mod check;
+mod connect;
 mod demo;
 mod fields;
 mod roles;

@@ -75,6 +75,15 @@ fn rand_suffix() -> String {
     format!("{nanos}_{}", N.fetch_add(1, Ordering::SeqCst))
 }
 
+/// The config file's text for a service pointed at `org` with database `db`.
+pub fn config_text(org: &sfsim::RunningOrg, db: &str, o: &Opts) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"{db}\"\n\n[server.worker]\n{}\n{}",
+        o.worker_extra,
+        config(org.url(), org.client_id(), &o.destination_extra)
+    )
+}
+
 /// Writes the config file for a service pointed at `org` with database `db`.
 pub fn write_config(
     s: &Scratch,
@@ -83,12 +92,7 @@ pub fn write_config(
     db: &str,
     o: &Opts,
 ) -> PathBuf {
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"{db}\"\n\n[server.worker]\n{}\n{}",
-        o.worker_extra,
-        config(org.url(), org.client_id(), &o.destination_extra)
-    );
-    s.write(name, &text)
+    s.write(name, &config_text(org, db, o))
 }
 
 fn base_env(org: &sfsim::RunningOrg) -> Vec<(String, String)> {
