@@ -37,8 +37,57 @@ pub async fn sign_in(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input: SignIn = json_body(body)?;
-    let email = input.email.trim().to_lowercase();
-    if email.is_empty() || input.password.is_empty() {
+    let (cookie, s) = open_session(&state, &input.email, &input.password).await?;
+    let mut resp = (StatusCode::OK, Json(session_json(&s))).into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session::set_cookie(&cookie, state.secure_cookies),
+    );
+    Ok(resp)
+}
+
+/// `GET /api/v1/session`: who is calling; for a signed-in person, the CSRF token the page
+/// sends back on every change.
+#[utoipa::path(get, path = "/api/v1/session", tag = "session",
+    responses((status = 200, description = "Who is calling, with the CSRF token for a signed-in person", body = Object)), security(("bearer" = []), ("session" = [])))]
+pub async fn who_am_i(Extension(caller): Extension<Caller>) -> Json<Value> {
+    match &*caller.0 {
+        Principal::User(s) => Json(session_json(s)),
+        Principal::Token(t) => Json(json!({
+            "kind": "token",
+            "token": {"id": t.id, "name": t.name, "role": t.role.as_str()},
+            "csrf_token": null,
+        })),
+    }
+}
+
+/// `DELETE /api/v1/session`: ends the session (the cookie is cleared too).
+#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+    responses((status = 204, description = "Signed out; the cookie is cleared")), security(("bearer" = []), ("session" = [])))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    end_session(&state, &caller, &headers).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session::clear_cookie(state.secure_cookies),
+    );
+    Ok(resp)
+}
+
+/// Checks an email and password (Argon2id), slowing down repeated failures for one email,
+/// and opens a session: the cookie value to set and the session. The API's sign-in and the
+/// sign-in page both come here.
+pub async fn open_session(
+    state: &AppState,
+    email_in: &str,
+    password: &str,
+) -> Result<(String, Session), ApiError> {
+    let email = email_in.trim().to_lowercase();
+    if email.is_empty() || password.is_empty() {
         return Err(ApiError::bad_request(
             "missing_credentials",
             "both email and password are required",
@@ -56,9 +105,9 @@ pub async fn sign_in(
     }
     let user = state.store.find_user_by_email(&email).await?;
     let ok = match &user {
-        Some(u) => passwords::verify(&input.password, &u.password_hash),
+        Some(u) => passwords::verify(&password, &u.password_hash),
         None => {
-            passwords::verify_nothing(&input.password);
+            passwords::verify_nothing(&password);
             false
         }
     };
@@ -95,49 +144,22 @@ pub async fn sign_in(
         json!({}),
     )
     .await;
-    let mut resp = (StatusCode::OK, Json(session_json(&s))).into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        session::set_cookie(&cookie, state.secure_cookies),
-    );
-    Ok(resp)
+    Ok((cookie, s))
 }
 
-/// `GET /api/v1/session`: who is calling; for a signed-in person, the CSRF token the page
-/// sends back on every change.
-#[utoipa::path(get, path = "/api/v1/session", tag = "session",
-    responses((status = 200, description = "Who is calling, with the CSRF token for a signed-in person", body = Object)), security(("bearer" = []), ("session" = [])))]
-pub async fn who_am_i(Extension(caller): Extension<Caller>) -> Json<Value> {
-    match &*caller.0 {
-        Principal::User(s) => Json(session_json(s)),
-        Principal::Token(t) => Json(json!({
-            "kind": "token",
-            "token": {"id": t.id, "name": t.name, "role": t.role.as_str()},
-            "csrf_token": null,
-        })),
-    }
-}
-
-/// `DELETE /api/v1/session`: ends the session (the cookie is cleared too).
-#[utoipa::path(delete, path = "/api/v1/session", tag = "session",
-    responses((status = 204, description = "Signed out; the cookie is cleared")), security(("bearer" = []), ("session" = [])))]
-pub async fn sign_out(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    headers: axum::http::HeaderMap,
-) -> Result<Response, ApiError> {
-    if let Some(value) = session::cookie_value(&headers)
+/// Ends the session named by the request's cookie (API sign-out and the page's Sign out).
+pub async fn end_session(
+    state: &AppState,
+    caller: &Caller,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    if let Some(value) = session::cookie_value(headers)
         && caller.session().is_some()
     {
         state.store.delete_session(&hash_token(&value)).await?;
-        audit(&state, caller.actor(), "session.sign_out", None, json!({})).await;
+        audit(state, caller.actor(), "session.sign_out", None, json!({})).await;
     }
-    let mut resp = StatusCode::NO_CONTENT.into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        session::clear_cookie(state.secure_cookies),
-    );
-    Ok(resp)
+    Ok(())
 }
 
 fn session_json(s: &Session) -> Value {
