@@ -17,13 +17,11 @@
       if (focus) tab.focus();
     }
     // A problem in the other object's panel opens that panel.
-    var start = tabs[0];
-    tabs.forEach(function (t) {
+    var start = tabs.filter(function (t) {
       var panel = document.getElementById(t.getAttribute("aria-controls"));
-      if (panel && panel.querySelector(".has-error") && start === tabs[0] && !tabs[0].dataset.err) {
-        start = t;
-        if (t === tabs[0]) tabs[0].dataset.err = "1";
-      }
+      return panel && panel.querySelector(".has-error");
+    })[0] || tabs[0];
+    tabs.forEach(function (t) {
       t.addEventListener("click", function () { select(t, false); });
       t.addEventListener("keydown", function (e) {
         var i = tabs.indexOf(t);

@@ -559,14 +559,20 @@ async fn record_page(State(c): State<Control>, Path(id): Path<String>) -> Respon
     let Some(rec) = c.record(&id) else {
         return (StatusCode::NOT_FOUND, "no record with this id").into_response();
     };
-    let object = rec["attributes"]["type"].as_str().unwrap_or("Record").to_string();
+    let object = rec["attributes"]["type"]
+        .as_str()
+        .unwrap_or("Record")
+        .to_string();
     let rows: String = rec
         .as_object()
         .map(|m| {
             m.iter()
                 .filter(|(k, _)| *k != "attributes")
                 .map(|(k, v)| {
-                    let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    let v = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
                     format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v))
                 })
                 .collect()

@@ -305,7 +305,8 @@ pub async fn submit(
                 problems,
                 false,
                 None,
-                StatusCode::UNPROCESSABLE_ENTITY,
+                // 200: the form shown again with its problems (a 4xx reads as a broken page).
+                StatusCode::OK,
             )
             .await
         }
