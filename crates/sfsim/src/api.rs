@@ -265,6 +265,9 @@ pub(crate) struct Ctx<'a> {
 // Dispatch
 
 pub(crate) fn dispatch(ctx: &mut Ctx<'_>, req: &Req) -> Resp {
+    if let Some(r) = crate::setup::route(ctx, req) {
+        return r;
+    }
     let kind = classify(&req.method, &req.path);
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     let m = &req.method;
@@ -1036,7 +1039,7 @@ fn resolve_reference(expr: &str, results: &HashMap<String, Value>) -> Option<Str
 }
 
 /// Replaces every `@{...}` in `text`; `Err(expr)` names the first that does not resolve.
-fn substitute(
+pub(crate) fn substitute(
     text: &str,
     results: &HashMap<String, Value>,
     json_escape: bool,
