@@ -54,7 +54,7 @@ type CompositeAnswer = Result<Vec<SubResponse>, Error>;
 type OpGroup = Vec<(usize, u32)>;
 
 #[derive(Debug, Clone, Copy)]
-enum CallKind {
+pub(crate) enum CallKind {
     Query,
     Composite,
     Describe,
@@ -128,35 +128,35 @@ impl std::fmt::Debug for Client {
 }
 
 /// A successful (2xx or 304) response.
-struct Response {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Response {
-    fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
         serde_json::from_slice(&self.body).map_err(|e| Error::Decode(format!("{what}: {e}")))
     }
 }
 
 /// One logical request (possibly sent several times).
-struct Request<'a> {
-    method: reqwest::Method,
+pub(crate) struct Request<'a> {
+    pub(crate) method: reqwest::Method,
     /// `/services/...` (joined to the instance URL) or an absolute URL.
-    path: &'a str,
-    body: Option<&'a Value>,
-    headers: Vec<(&'static str, String)>,
-    kind: CallKind,
+    pub(crate) path: &'a str,
+    pub(crate) body: Option<&'a Value>,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) kind: CallKind,
     /// Whether the request may be sent again after an ambiguous failure (see
     /// [`Error::is_ambiguous`]): false for a Composite carrying creates, which are not
     /// idempotent.
-    resend_ambiguous: bool,
+    pub(crate) resend_ambiguous: bool,
 }
 
 impl<'a> Request<'a> {
     /// A plain `GET` without extra headers.
-    fn get(path: &'a str, kind: CallKind) -> Self {
+    pub(crate) fn get(path: &'a str, kind: CallKind) -> Self {
         Request {
             method: reqwest::Method::GET,
             path,
@@ -528,7 +528,7 @@ impl Client {
 
     /// One Composite request (retried as a whole on HTTP-level retryable failures; after an
     /// ambiguous failure only when `resend_ambiguous`).
-    async fn composite(
+    pub(crate) async fn composite(
         &self,
         subs: &[SubRequest],
         headers: Vec<(&'static str, String)>,
@@ -622,7 +622,7 @@ impl Client {
 
     /// Sends `req`, refreshing the token once on `INVALID_SESSION_ID` and retrying
     /// retryable failures with jittered exponential backoff.
-    async fn send(&self, req: &Request<'_>) -> Result<Response, Error> {
+    pub(crate) async fn send(&self, req: &Request<'_>) -> Result<Response, Error> {
         let policy = &self.inner.cfg.retry;
         let mut attempt = 1;
         let mut refreshed = false;

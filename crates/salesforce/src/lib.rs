@@ -1,7 +1,9 @@
 //! Salesforce REST client for trailspark: OAuth token flows with single-flight refresh,
 //! describe (cached, `If-Modified-Since` revalidation), SOQL queries with pagination, queries
 //! and sObject Collections writes packed into Composite requests, typed errors with a retry
-//! classification, and API-limit tracking from `Sforce-Limit-Info`.
+//! classification, and API-limit tracking from `Sforce-Limit-Info`; for org setup, custom
+//! fields through the Tooling API (`tooling`) and field access through a permission set
+//! (`permissions`).
 //!
 //! Facts about Salesforce's wire format live in `docs/salesforce-api.md`; the constants below
 //! are the one place the numbers are defined.
@@ -31,9 +33,12 @@ mod client;
 mod composite;
 mod config;
 mod describe;
+mod describe_many;
 mod error;
 mod limits;
+mod permissions;
 mod soql;
+mod tooling;
 mod types;
 
 pub use client::{CallCounts, Client, TRANSPORT_ERROR_STATUS};
@@ -41,8 +46,16 @@ pub use config::{ApiVersion, ClientConfig, LoginUrl, RetryPolicy, TokenSource};
 pub use describe::{FieldDescribe, FieldType, SObjectDescribe};
 pub use error::{ApiError, Error, ErrorClass, TransportKind, classify};
 pub use limits::{ApiUsage, LimitValue, Limits, parse_limit_info};
+pub use permissions::{
+    Assignment, FieldGrant, FieldPermission, GrantOutcome, GrantRequest, PermissionSetInfo,
+    PermissionSetRef, PermissionSetState,
+};
 pub use soql::{
     ChunkError, SOQL_MAX_CHARS, chunk_in_clause, escape_soql_literal, quote_soql_literal,
+};
+pub use tooling::{
+    CustomFieldInfo, CustomFieldKind, CustomFieldMetadata, CustomFieldSpec,
+    TOOLING_COMPOSITE_MAX_SUBREQUESTS, ToolingError,
 };
 pub use types::{
     CollectionWrite, Identity, Record, RecordError, SaveResult, WriteAction, WriteOptions,
