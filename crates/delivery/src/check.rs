@@ -31,7 +31,7 @@ impl fmt::Display for Problem {
 const PREFIX: &str = "destinations.salesforce";
 
 /// Minimum text length for a slot's values (`cold`, `medium_propensity`).
-fn min_length(slot: Slot) -> u32 {
+pub(crate) fn min_length(slot: Slot) -> u32 {
     match slot {
         Slot::Score => domain::Score::ALL
             .iter()

@@ -177,6 +177,8 @@ pub struct CustomFieldMetadata {
     pub required: bool,
     pub picklist_values: Vec<String>,
     pub restricted: bool,
+    /// A formula (calculated) field: never writable.
+    pub formula: bool,
 }
 
 impl CustomFieldMetadata {
@@ -202,6 +204,7 @@ impl CustomFieldMetadata {
                 .filter_map(|v| v["fullName"].as_str().map(str::to_owned))
                 .collect(),
             restricted: m.pointer("/valueSet/restricted").is_some_and(truthy),
+            formula: m["formula"].as_str().is_some_and(|f| !f.trim().is_empty()),
         }
     }
 }

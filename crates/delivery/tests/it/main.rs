@@ -3,4 +3,5 @@
 mod bodies;
 mod common;
 mod engine;
+mod setup;
 mod sim;
