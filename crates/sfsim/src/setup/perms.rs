@@ -617,15 +617,22 @@ pub(crate) fn sobject(ctx: &mut Ctx<'_>, req: &Req, obj: &str, rest: &[&str]) ->
 
 /// SOQL `FROM` a setup object, or `None` for the data API to answer.
 pub(crate) fn query(ctx: &mut Ctx<'_>, req: &Req) -> Option<Resp> {
-    let text_q = req
+    let q_param = req
         .params
         .iter()
         .find(|(k, _)| k == "q")
-        .map(|(_, v)| v.clone())?;
-    let from = crate::soql::parse(&text_q).ok()?.from;
+        .map(|(_, v)| v.as_str())?;
+    // Cheap test first: delivery's lookups are 100,000-character statements, parsed by the
+    // data API; parse here only when a setup object may be named.
+    let lower = q_param.to_ascii_lowercase();
+    if !(lower.contains("permissionset") || lower.contains("fieldpermissions")) {
+        return None;
+    }
+    let from = crate::soql::parse(q_param).ok()?.from;
     if !is_setup_object(&from) {
         return None;
     }
+    let text_q = q_param.to_owned();
     let kind = CallKind::Query;
     let defs = defs();
     let mut resp = match rows::parse(&text_q, &defs) {
