@@ -48,7 +48,7 @@ fn resolve_reference(expr: &str, results: &HashMap<String, Value>) -> Option<Str
 }
 
 /// Replaces every `@{...}` in `text`; `Err(expr)` names the first that does not resolve.
-fn substitute(
+pub(crate) fn substitute(
     text: &str,
     results: &HashMap<String, Value>,
     json_escape: bool,

@@ -22,7 +22,8 @@ mod http;
 mod query;
 mod records;
 
-pub(crate) use http::handle;
+pub(crate) use composite::substitute;
+pub(crate) use http::{handle, split_data_url};
 pub use query::Cursors;
 
 use collections::{collections_delete, collections_retrieve, collections_write};
@@ -258,6 +259,9 @@ pub(crate) struct Ctx<'a> {
 // Dispatch
 
 pub(crate) fn dispatch(ctx: &mut Ctx<'_>, req: &Req) -> Resp {
+    if let Some(r) = crate::setup::route(ctx, req) {
+        return r;
+    }
     let kind = classify(&req.method, &req.path);
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     let m = &req.method;
