@@ -4,7 +4,7 @@
 //! and sObject Collections writes packed into Composite requests, typed errors with a retry
 //! classification, and API-limit tracking from `Sforce-Limit-Info`.
 //!
-//! Facts about Salesforce's wire format live in `docs/salesforce-api.md`; the constants below
+//! Facts about Salesforce's wire format live in `docs/salesforce.md`; the constants below
 //! are the one place the numbers are defined.
 //!
 //! ```no_run
