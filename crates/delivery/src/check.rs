@@ -1,8 +1,8 @@
-//! Preflight: the destination settings against the org's live metadata. Answers the seed's
-//! troubleshooting rows before they happen — the destination is enabled, the field exists on
-//! the right object, its type can hold the value, field-level security lets the integration
-//! user edit it, picklists hold our values, and the integration is connected. One [`Problem`]
-//! per thing to fix.
+//! Preflight: the destination settings against the org's live metadata. Answers the
+//! troubleshooting rows of docs/product.md#troubleshooting before they happen — the destination is
+//! enabled, the field exists on the right object, its type can hold the value, field-level security
+//! lets the integration user edit it, picklists hold our values, and the integration is connected.
+//! One [`Problem`] per thing to fix.
 
 use std::fmt;
 

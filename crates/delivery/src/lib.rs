@@ -1,7 +1,7 @@
-//! Delivery: lookup → plan → write → outcomes (architecture.md).
+//! Delivery: lookup → plan → write → outcomes (docs/architecture.md#the-path-of-one-evaluation).
 //!
-//! [`plan()`] is a pure function holding every delivery rule of product.md; [`lookup`],
-//! [`write`] and [`Destination`] are the imperative shell around it that talks to
+//! [`plan()`] is a pure function holding every delivery rule of docs/product.md#delivery-rules;
+//! [`lookup`], [`write`] and [`Destination`] are the imperative shell around it that talks to
 //! Salesforce, with field metadata kept fresh by [`freshness`]; [`check()`] is the
 //! preflight of the settings against the org's metadata; [`setup`] plans and applies the
 //! org's setup (TrailSpark's fields and field access).

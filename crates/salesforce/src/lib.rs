@@ -6,7 +6,7 @@
 //! fields through the Tooling API (`tooling`) and field access through a permission set
 //! (`permissions`).
 //!
-//! Facts about Salesforce's wire format live in `docs/salesforce-api.md`; the constants below
+//! Facts about Salesforce's wire format live in `docs/salesforce.md`; the constants below
 //! are the one place the numbers are defined.
 //!
 //! ```no_run

@@ -42,7 +42,7 @@ pub use integrations::{Connector, Integrations, Status, refresh_token_connector}
 pub use secrets::SecretBox;
 pub use worker::{SALESFORCE, WorkerOptions};
 
-/// Default listen address and database (contract §2 `[server]`).
+/// Default listen address and database (`[server]` in docs/configuration.md).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://trailspark.db";
 

@@ -2,7 +2,7 @@
 //! faithful enough that real clients (ours and others') work against it unchanged.
 //!
 //! The demo, the integration tests and the benchmarks all run against this crate, so the
-//! reference is always real Salesforce behaviour (see `docs/salesforce-api.md`), never the
+//! reference is always real Salesforce behaviour (see `docs/salesforce.md`), never the
 //! convenience of our own client. This crate must never depend on the `salesforce` crate:
 //! two codebases that share wire types would agree on the same mistakes.
 //!

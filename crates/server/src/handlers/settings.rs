@@ -1,5 +1,6 @@
-//! `GET/PUT /api/v1/destinations/salesforce` and its history: the seed's destination
-//! settings, with the same keys as the config file's `[destinations.salesforce]` table.
+//! `GET/PUT /api/v1/destinations/salesforce` and its history: the destination
+//! settings (docs/configuration.md), with the same keys as the config file's
+//! `[destinations.salesforce]` table.
 //!
 //! A save is checked against the org's live metadata first (the field exists on that
 //! object, its type holds the value, the integration user may edit it — and create with it

@@ -608,9 +608,9 @@ async fn saved_settings_take_effect_on_the_next_batch_and_a_retry_sees_a_new_fie
     assert_eq!(rec["AI_Score__c"], "warm", "{rec}");
 }
 
-/// The seed's first troubleshooting path: a mapped Contact field missing in the org fails
-/// the delivery; the admin creates the field in Salesforce and retries; the retry delivers
-/// without a restart (the retry makes the workers read the org's fields again).
+/// The first troubleshooting path of docs/product.md#troubleshooting: a mapped Contact field
+/// missing in the org fails the delivery; the admin creates the field in Salesforce and retries;
+/// the retry delivers without a restart (the retry makes the workers read the org's fields again).
 #[tokio::test]
 async fn a_retry_after_the_field_is_created_delivers_without_a_restart() {
     let scratch = Scratch::new("stale-metadata");
