@@ -679,7 +679,7 @@ pub(crate) fn carries_setup_records(req: &Req) -> bool {
         .is_some_and(|rs| rs.iter().filter_map(record_type).any(is_setup_object))
 }
 
-/// `POST` / `PATCH /composite/sobjects` with setup records (§5.2 shapes: results by
+/// `POST` / `PATCH /composite/sobjects` with setup records (docs/salesforce.md#sobject-collections shapes: results by
 /// position, `statusCode` in per-record errors).
 pub(crate) fn collections_write(ctx: &mut Ctx<'_>, req: &Req) -> Resp {
     let creating = req.method == Method::POST;
