@@ -158,7 +158,7 @@ fn text(length: u32, key: bool) -> CustomFieldKind {
 }
 
 /// The fields to set up: those the destination settings map (when they are for this
-/// integration and map anything), else the seed's table — score, evaluation date and
+/// integration and map anything), else the suggested fields (docs/product.md#the-salesforce-fields) — score, evaluation date and
 /// reasoning on Lead and Contact, propensity on Account; plus the person key on Lead and
 /// Contact when asked. Each (object, name) once.
 pub fn desired_fields(

@@ -189,7 +189,7 @@ fn settings_choose_the_names_and_unmapped_slots_are_not_set_up() {
             "Account.TrailSpark_Propensity__c",
         ]
     );
-    // Settings that map nothing: the seed's table.
+    // Settings that map nothing: the suggested fields (docs/product.md#the-salesforce-fields).
     let mut empty = DestinationSettings::suggested("sim");
     empty.lead = Default::default();
     empty.contact = Default::default();
