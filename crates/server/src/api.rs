@@ -440,7 +440,7 @@ pub async fn replay(
 /// A retry is the admin saying "I fixed it in Salesforce": ask the workers to re-read the
 /// org's field metadata before the next batch (a field created since the last describe is
 /// then written instead of failing again).
-async fn request_metadata_refresh(state: &AppState) {
+pub async fn request_metadata_refresh(state: &AppState) {
     let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
     if let Err(e) = state
         .store

@@ -166,7 +166,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     use api::*;
     use axum::routing::{delete, patch};
-    use handlers::{audit, connections, session, settings, users};
+    use handlers::{audit, connections, session, settings, setup, users};
     Router::new()
         .route("/api/v1/evaluations", post(post_evaluations))
         .route("/api/v1/evaluations/{id}", get(get_evaluation))
@@ -186,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/integrations/salesforce", post(connections::begin))
         .route("/api/oauth/callback/salesforce", get(connections::callback))
         .route("/api/v1/integrations/{name}/test", post(connections::test))
+        .route("/api/v1/integrations/{name}/setup", post(setup::setup))
         .route(
             "/api/v1/integrations/{name}",
             delete(connections::disconnect),
