@@ -15,8 +15,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
-use delivery::meta::{Metadata, SObject};
-use delivery::{Problem, check_with_metadata, object_meta};
+use delivery::{Problem, check_with_metadata};
 use domain::DestinationSettings;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -204,42 +203,24 @@ pub async fn validate_live(
             }]);
         }
     };
-    let mut meta = Metadata::default();
-    for o in delivery::destination::objects_needed(s) {
-        match client.describe_refresh(o.as_str()).await {
-            Ok(d) => {
-                let om = object_meta(&d);
-                match o {
-                    SObject::Lead => meta.lead = om,
-                    SObject::Contact => meta.contact = om,
-                    SObject::Account => meta.account = om,
-                }
-            }
-            Err(e) => {
-                let r = delivery::write::report_error(&e);
-                return Ok(vec![Problem {
-                    key: "integration".into(),
-                    code: "metadata_unavailable".into(),
-                    message: format!(
-                        "cannot read the {} object's fields: {}: {}",
-                        o.as_str(),
-                        r.code,
-                        r.message
-                    ),
-                    fix: r.hint,
-                }]);
-            }
-        }
-    }
+    let meta = match delivery::check::settings_metadata(s, &client, true).await {
+        Ok(m) => m,
+        Err(p) => return Ok(vec![relative(p)]),
+    };
     Ok(check_with_metadata(s, &meta)
         .into_iter()
-        .map(|mut p| {
-            if let Some(rest) = p.key.strip_prefix(TABLE) {
-                p.key = rest.to_string();
-            }
-            p
-        })
+        .map(relative)
         .collect())
+}
+
+/// A problem keyed as the API's settings are (`lead.score_field`), not as the config
+/// file's table (`destinations.salesforce.lead.score_field`); the integration's problems
+/// are keyed `integration`.
+fn relative(mut p: Problem) -> Problem {
+    if let Some(rest) = p.key.strip_prefix(TABLE) {
+        p.key = rest.to_string();
+    }
+    p
 }
 
 pub fn problem_json(p: &Problem) -> Value {
