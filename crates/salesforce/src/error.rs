@@ -215,7 +215,7 @@ pub fn is_field_metadata_error(code: &str) -> bool {
 }
 
 /// The retry classification of an HTTP-level or per-subrequest Salesforce failure
-/// (`docs/salesforce-api.md` §7.3 "Retry policy summary"):
+/// (`docs/salesforce.md#retry-classification`):
 /// - `INVALID_SESSION_ID` (and the identity service's plain `Bad_OAuth_Token`) →
 ///   [`ErrorClass::Refresh`], except the "not valid for use with the
 ///   REST API" variant, which a refresh cannot fix (jsforce avoids that refresh loop too);
