@@ -370,7 +370,7 @@ async fn complete(
         state.public_url.trim_end_matches('/')
     );
     // A browser lands back on the Connect tab; API clients get the JSON answer.
-    if wants_html(&headers) {
+    if wants_html(headers) {
         return Ok(axum::response::Redirect::to(&next).into_response());
     }
     Ok((

@@ -105,16 +105,16 @@ pub async fn open_session(
     }
     let user = state.store.find_user_by_email(&email).await?;
     let ok = match &user {
-        Some(u) => passwords::verify(&password, &u.password_hash),
+        Some(u) => passwords::verify(password, &u.password_hash),
         None => {
-            passwords::verify_nothing(&password);
+            passwords::verify_nothing(password);
             false
         }
     };
     let Some(user) = user.filter(|_| ok) else {
         let n = state.store.record_sign_in_failure(&email).await?;
         audit(
-            &state,
+            state,
             email.clone(),
             "session.sign_in_failed",
             None,
@@ -137,7 +137,7 @@ pub async fn open_session(
         .await?;
     state.store.note_sign_in(&user.id).await?;
     audit(
-        &state,
+        state,
         user.email.clone(),
         "session.sign_in",
         None,

@@ -135,10 +135,10 @@ async fn show(
         Ok(r) => r,
         Err(e) => return error_page(&e),
     };
-    if let Some((name, result)) = test {
-        if let Some(r) = rows.iter_mut().find(|r| r.name == name) {
-            r.test = Some(result);
-        }
+    if let Some((name, result)) = test
+        && let Some(r) = rows.iter_mut().find(|r| r.name == name)
+    {
+        r.test = Some(result);
     }
     let page = ConnectPage {
         l: Layout::new(caller, "settings"),
