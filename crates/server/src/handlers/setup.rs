@@ -22,7 +22,7 @@ use crate::auth::{Caller, includes};
 use crate::current;
 use crate::error::ApiError;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct SetupQuery {
     #[serde(default)]
     pub dry_run: Option<bool>,
@@ -48,6 +48,17 @@ pub async fn setup(
     Path(name): Path<String>,
     Query(q): Query<SetupQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    run(&state, &caller, &name, &q).await.map(Json)
+}
+
+/// The plan for `name` and, unless `dry_run`, its application: what the API answers and
+/// the settings page shows.
+pub async fn run(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    q: &SetupQuery,
+) -> Result<Value, ApiError> {
     let dry_run = q.dry_run.unwrap_or(false);
     if !dry_run && !includes(caller.role(), TokenRole::Admin) {
         return Err(ApiError::Forbidden {
@@ -56,8 +67,8 @@ pub async fn setup(
             action: format!("POST /api/v1/integrations/{name}/setup"),
         });
     }
-    let integration = find(&state, &name).await?;
-    let client = client_of(&state, &integration).await?;
+    let integration = find(state, name).await?;
+    let client = client_of(state, &integration).await?;
     let settings = current::current(state.store.as_ref(), state.config_destination.as_ref())
         .await
         .map_err(ApiError::Internal)?
@@ -94,12 +105,12 @@ pub async fn setup(
         let report = setup::apply(&client, &plan).await;
         body["applied"] = report_json(&report);
         // The fields changed: every worker reads the org's metadata again before its next batch.
-        crate::api::request_metadata_refresh(&state).await;
+        crate::api::request_metadata_refresh(state).await;
         audit(
-            &state,
+            state,
             caller.actor(),
             "setup.apply",
-            Some(&name),
+            Some(name),
             json!({"created": report.fields.iter().filter(|f| matches!(f.created, Some(Ok(_)))).map(|f| f.full_name()).collect::<Vec<_>>(),
                    "granted": report.fields.iter().filter(|f| matches!(f.access, Some(Ok(())))).map(|f| f.full_name()).collect::<Vec<_>>(),
                    "failures": report.failures()}),
@@ -107,7 +118,7 @@ pub async fn setup(
         .await;
     }
     body["api_calls"] = json!(client.calls_made() - calls_before);
-    Ok(Json(body))
+    Ok(body)
 }
 
 fn plan_json(plan: &SetupPlan) -> Value {

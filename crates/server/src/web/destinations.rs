@@ -220,6 +220,10 @@ struct DestinationsPage {
     general: BTreeMap<String, Problem>,
     fields_note: Option<String>,
     saved: Option<String>,
+    /// `done` or `incomplete` after Create missing fields.
+    setup: Option<String>,
+    /// The integration Create missing fields would set up (for Owner/Admin).
+    setup_for: Option<String>,
 }
 
 impl DestinationsPage {
@@ -232,6 +236,8 @@ impl DestinationsPage {
 pub struct PageQuery {
     #[serde(default)]
     saved: Option<String>,
+    #[serde(default)]
+    setup: Option<String>,
 }
 
 pub async fn page(
@@ -251,6 +257,7 @@ pub async fn page(
         Vec::new(),
         false,
         q.saved,
+        q.setup,
         StatusCode::OK,
     )
     .await
@@ -275,6 +282,7 @@ pub async fn submit(
             values,
             Vec::new(),
             true,
+            None,
             None,
             StatusCode::OK,
         )
@@ -305,6 +313,7 @@ pub async fn submit(
                 problems,
                 false,
                 None,
+                None,
                 // 200: the form shown again with its problems (a 4xx reads as a broken page).
                 StatusCode::OK,
             )
@@ -333,6 +342,7 @@ async fn show(
     mut problems: Vec<Problem>,
     refresh: bool,
     saved: Option<String>,
+    setup: Option<String>,
     status: StatusCode,
 ) -> Response {
     let l = Layout::new(caller, "settings");
@@ -482,6 +492,15 @@ async fn show(
         },
     ];
     let propensity = SLOTS[6..8].iter().map(|(k, _, _)| select(k)).collect();
+    // Create missing fields: for Owner/Admin, when the chosen org is connected.
+    let setup_for = Some(v.integration.clone()).filter(|n| {
+        !read_only
+            && !n.is_empty()
+            && state
+                .integrations
+                .get(n)
+                .is_some_and(|i| !i.is_disconnected())
+    });
     let general = problems
         .iter()
         .filter(|p| GENERAL_IDS.contains(&p.id.as_str()))
@@ -500,6 +519,8 @@ async fn show(
         general,
         fields_note,
         saved,
+        setup,
+        setup_for,
     };
     (status, render(&page)).into_response()
 }

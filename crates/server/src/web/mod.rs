@@ -11,6 +11,7 @@ mod connect;
 mod destinations;
 mod log;
 mod overview;
+mod setup;
 mod sign_in;
 pub mod view;
 
@@ -87,6 +88,16 @@ pub const PAGES: &[(Method, &str, Access)] = &[
         "/settings/crm-integration/destinations",
         Access::Role(TokenRole::Admin),
     ),
+    (
+        Method::GET,
+        "/settings/crm-integration/{name}/setup",
+        Access::Role(TokenRole::Viewer),
+    ),
+    (
+        Method::POST,
+        "/settings/crm-integration/{name}/setup",
+        Access::Role(TokenRole::Admin),
+    ),
     (Method::GET, "/assets/app.css", Access::Public),
     (Method::GET, "/assets/app.js", Access::Public),
 ];
@@ -119,6 +130,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/settings/crm-integration/destinations",
             get(destinations::page).post(destinations::submit),
+        )
+        .route(
+            "/settings/crm-integration/{name}/setup",
+            get(setup::plan).post(setup::apply),
         )
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))

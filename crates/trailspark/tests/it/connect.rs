@@ -792,3 +792,58 @@ async fn the_setup_route_shows_the_plan_to_viewers_and_applies_it_for_admins() {
         "{audit}"
     );
 }
+
+/// The Destinations page's "Create missing fields": the plan is shown first, Apply creates
+/// the fields and returns to the Destinations tab, and the suggested mapping then saves.
+#[tokio::test]
+async fn create_missing_fields_from_the_settings_page_ends_with_a_working_mapping() {
+    let t = bare("setup-page", Vec::new()).await;
+    t.org
+        .control()
+        .load_scenario(&sfsim::Scenario::bare())
+        .expect("bare org");
+    add_user(&t.config, "owner@acme.example", "owner").await;
+    let base = t.svc.base.clone().unwrap();
+    let owner = Browser::sign_in(&base, "owner@acme.example", PASSWORD).await;
+    let (status, v, _) = owner.connect(&t.org, "prod").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let page = |path: &str| {
+        let req = owner
+            .http
+            .get(format!("{base}{path}"))
+            .header("cookie", &owner.cookie)
+            .header("accept", "text/html");
+        async move { req.send().await.expect("page").text().await.expect("html") }
+    };
+    let destinations = page("/settings/crm-integration/destinations").await;
+    assert!(
+        destinations.contains("/settings/crm-integration/prod/setup"),
+        "the Destinations tab offers Create missing fields"
+    );
+    let plan = page("/settings/crm-integration/prod/setup").await;
+    assert!(plan.contains("Lead.TrailSpark_Score__c"), "{plan}");
+    assert!(plan.contains("Create"), "{plan}");
+    assert!(plan.contains("Nothing has changed yet"), "{plan}");
+    let applied = owner
+        .http
+        .post(format!("{base}/settings/crm-integration/prod/setup"))
+        .header("cookie", &owner.cookie)
+        .header("origin", &base)
+        .form(&[("csrf_token", owner.csrf.as_str())])
+        .send()
+        .await
+        .expect("apply");
+    assert_eq!(applied.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        applied.headers()["location"],
+        "/settings/crm-integration/destinations?setup=done"
+    );
+    let again = page("/settings/crm-integration/prod/setup").await;
+    assert!(again.contains("Nothing to do"), "{again}");
+    let mut s = settings_for("prod");
+    s["propensity"]["lead_field"] = Value::Null;
+    let (status, v) = owner
+        .send(Method::PUT, "/api/v1/destinations/salesforce", Some(&s))
+        .await;
+    assert_eq!(status, StatusCode::OK, "a working mapping: {v}");
+}
