@@ -232,6 +232,13 @@ impl DestinationsPage {
     }
 }
 
+/// What the page says happened just before: a save (its version) or Create missing fields.
+#[derive(Default)]
+struct Notices {
+    saved: Option<String>,
+    setup: Option<String>,
+}
+
 #[derive(Deserialize, Default)]
 pub struct PageQuery {
     #[serde(default)]
@@ -256,8 +263,10 @@ pub async fn page(
         values,
         Vec::new(),
         false,
-        q.saved,
-        q.setup,
+        Notices {
+            saved: q.saved,
+            setup: q.setup,
+        },
         StatusCode::OK,
     )
     .await
@@ -282,8 +291,7 @@ pub async fn submit(
             values,
             Vec::new(),
             true,
-            None,
-            None,
+            Notices::default(),
             StatusCode::OK,
         )
         .await;
@@ -312,8 +320,7 @@ pub async fn submit(
                 values,
                 problems,
                 false,
-                None,
-                None,
+                Notices::default(),
                 // 200: the form shown again with its problems (a 4xx reads as a broken page).
                 StatusCode::OK,
             )
@@ -341,10 +348,10 @@ async fn show(
     v: Values,
     mut problems: Vec<Problem>,
     refresh: bool,
-    saved: Option<String>,
-    setup: Option<String>,
+    notices: Notices,
     status: StatusCode,
 ) -> Response {
+    let Notices { saved, setup } = notices;
     let l = Layout::new(caller, "settings");
     let config = state.config_destination.is_some();
     let read_only = config || !l.admin;
