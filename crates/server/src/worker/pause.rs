@@ -285,7 +285,7 @@ mod tests {
             probes.push(now.duration_since(t0).as_secs());
             assert_eq!(p.probe_failed(Why::Unavailable, None, now), None);
         }
-        assert_eq!(probes, [1, 3, 7, 15, 23, 31, 39, 47, 55]);
+        assert_eq!(probes, [1, 3, 7, 15, 23, 31, 39, 47, 55, 63]);
         assert_eq!(p.recovered(now + S(1)), Some(Change::Resumed(S(64))));
         assert!(!p.is_paused());
         assert_eq!(p.recovered(now + S(2)), None);
