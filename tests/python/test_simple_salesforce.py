@@ -209,7 +209,7 @@ def test_query_pages_and_query_all(sf):
     assert len(ids) == total == len(set(ids))
     assert all(r["attributes"]["type"] == "Lead" for r in everything["records"])
 
-    # Default batch size is 2,000 (salesforce-api.md §4.1).
+    # Default batch size is 2,000 (docs/salesforce.md#pagination).
     default = sf.query("SELECT Id FROM Lead")
     assert len(default["records"]) == min(total, 2000)
 

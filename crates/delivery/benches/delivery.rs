@@ -123,7 +123,7 @@ async fn run() {
             )
         })
         .count();
-    // The floor of the issue: every email looked up once, each statement filled up to the
+    // The floor (docs/benchmarks.md): every email looked up once, each statement filled up to the
     // 100,000-character SOQL limit, five statements per Composite call, and every record
     // written in Composite calls of 1,000 records.
     let mut all_emails: Vec<String> = evaluations

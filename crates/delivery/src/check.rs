@@ -1,8 +1,8 @@
-//! Preflight: the destination settings against the org's live metadata. Answers the seed's
-//! troubleshooting rows before they happen — the destination is enabled, the field exists on
-//! the right object, its type can hold the value, field-level security lets the integration
-//! user edit it, picklists hold our values, and the integration is connected. One [`Problem`]
-//! per thing to fix.
+//! Preflight: the destination settings against the org's live metadata. Answers the
+//! troubleshooting rows of docs/product.md#troubleshooting before they happen — the destination is
+//! enabled, the field exists on the right object, its type can hold the value, field-level security
+//! lets the integration user edit it, picklists hold our values, and the integration is connected.
+//! One [`Problem`] per thing to fix.
 
 use std::fmt;
 
@@ -66,9 +66,29 @@ pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Probl
         problems.push(auth_problem(&settings.integration, &e));
         return problems;
     }
+    match settings_metadata(settings, client, false).await {
+        Ok(meta) => problems.extend(check_with_metadata(settings, &meta)),
+        Err(p) => problems.push(p),
+    }
+    problems
+}
+
+/// The metadata of the objects the settings name (`fresh`: revalidated with
+/// `If-Modified-Since` instead of taken from the client's cache), or the problem of an
+/// object whose fields cannot be read.
+pub async fn settings_metadata(
+    settings: &DestinationSettings,
+    client: &Client,
+    fresh: bool,
+) -> Result<Metadata, Problem> {
     let mut meta = Metadata::default();
     for o in objects_needed(settings) {
-        match client.describe(o.as_str()).await {
+        let described = if fresh {
+            client.describe_refresh(o.as_str()).await
+        } else {
+            client.describe(o.as_str()).await
+        };
+        match described {
             Ok(d) => {
                 let om = object_meta(&d);
                 match o {
@@ -79,7 +99,7 @@ pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Probl
             }
             Err(e) => {
                 let err = report_error(&e);
-                problems.push(Problem {
+                return Err(Problem {
                     key: format!("{PREFIX}.integration"),
                     code: codes::METADATA_UNAVAILABLE.into(),
                     message: format!(
@@ -90,12 +110,10 @@ pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Probl
                     ),
                     fix: err.hint,
                 });
-                return problems;
             }
         }
     }
-    problems.extend(check_with_metadata(settings, &meta));
-    problems
+    Ok(meta)
 }
 
 /// The problem line for a disabled destination, which writes nothing however well the rest

@@ -1,9 +1,10 @@
-//! Delivery: lookup → plan → write → outcomes (architecture.md).
+//! Delivery: lookup → plan → write → outcomes (docs/architecture.md#the-path-of-one-evaluation).
 //!
-//! [`plan()`] is a pure function holding every delivery rule of product.md; [`lookup`],
-//! [`write`] and [`Destination`] are the imperative shell around it that talks to
+//! [`plan()`] is a pure function holding every delivery rule of docs/product.md#delivery-rules;
+//! [`lookup`], [`write`] and [`Destination`] are the imperative shell around it that talks to
 //! Salesforce, with field metadata kept fresh by [`freshness`]; [`check()`] is the
-//! preflight of the settings against the org's metadata.
+//! preflight of the settings against the org's metadata; [`setup`] plans and applies the
+//! org's setup (TrailSpark's fields and field access).
 
 pub mod check;
 pub mod destination;
@@ -12,6 +13,7 @@ pub mod lookup;
 pub mod meta;
 pub mod plan;
 pub mod rows;
+pub mod setup;
 #[doc(hidden)]
 pub mod testing;
 pub mod write;

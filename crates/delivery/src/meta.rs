@@ -1,5 +1,5 @@
 //! Field metadata the planner and the preflight check need, distilled from Salesforce's
-//! describe (salesforce-api.md §3.3), and the one field-type compatibility table.
+//! describe (docs/salesforce.md#describe), and the one field-type compatibility table.
 
 use std::collections::HashMap;
 

@@ -1,6 +1,7 @@
 //! The planner: a pure function from (batch, lookup result, settings, field metadata) to the
-//! record writes and a provisional report per evaluation. Every delivery rule of product.md
-//! lives here and nowhere else; it does no I/O, so each rule has a fast unit test named after it.
+//! record writes and a provisional report per evaluation. Every delivery rule of
+//! docs/product.md#delivery-rules lives here and nowhere else; it does no I/O, so each rule has a
+//! fast unit test named after it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,7 +17,8 @@ use domain::{
 use crate::meta::{FieldKind, Metadata, ObjectMeta, SObject};
 use crate::rows::{AccountRow, ContactRow, LeadRow, Lookup, Values};
 
-/// Salesforce's own convention for required fields an import cannot fill (product.md).
+/// Salesforce's own convention for required fields an import cannot fill
+/// (docs/product.md#creating-records).
 pub const NOT_PROVIDED: &str = "[not provided]";
 /// Appended to reasoning cut to fit its field.
 pub const ELLIPSIS: char = '…';
@@ -126,7 +128,7 @@ impl Draft {
     }
 }
 
-/// Plans a batch. See the module doc and product.md "Delivery rules".
+/// Plans a batch. See the module doc and docs/product.md#delivery-rules.
 pub fn plan(
     batch: &[Evaluation],
     lookup: &Lookup,

@@ -1,9 +1,9 @@
 //! A syntactically valid email address, parsed once at the boundary.
 //!
 //! Salesforce compares `Email` values case-insensitively in SOQL (`=`/`IN` on strings are
-//! case-insensitive, salesforce-api.md §4.4), so matching uses [`Email::normalized`]
-//! (trimmed, lower case) while [`Email::as_str`] keeps what the caller sent (trimmed) for
-//! writing new records.
+//! case-insensitive, docs/salesforce.md#string-matching-and-escaping), so matching uses
+//! [`Email::normalized`] (trimmed, lower case) while [`Email::as_str`] keeps what the caller sent
+//! (trimmed) for writing new records.
 
 use std::fmt;
 

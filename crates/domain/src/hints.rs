@@ -1,7 +1,7 @@
 //! The one hint table: every error code we can meet → what the admin should do, in plain
-//! language, following the seed's troubleshooting table ("Field not in dropdown", "Data not
-//! writing", "Wrong record updated") and product.md's "Errors" section.
-//! Codes are Salesforce's `errorCode`/`statusCode` as spelled (salesforce-api.md §7.3), plus
+//! language, following the troubleshooting table of docs/product.md#troubleshooting (a field
+//! not offered, data not written, the wrong record updated).
+//! Codes are Salesforce's `errorCode`/`statusCode` as spelled (docs/salesforce.md#codes), plus
 //! a few of ours for failures that happen before Salesforce answers.
 
 /// Our code: the input line or item was invalid.
@@ -297,7 +297,7 @@ pub fn hint(code: &str, message: &str) -> String {
 /// Whether a later retry may succeed. `REQUEST_LIMIT_EXCEEDED` is transient both for the daily
 /// limit (the window rolls) and the concurrent one. A trigger or flow failure
 /// (`CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY`) is transient only when it wraps a row lock
-/// (salesforce-api.md §7.3: "maybe (if wrapped lock)").
+/// (docs/salesforce.md#codes).
 pub fn is_transient(code: &str, message: &str) -> bool {
     if code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY" {
         return message.contains("UNABLE_TO_LOCK_ROW");
@@ -349,8 +349,8 @@ mod tests {
         }
     }
 
-    /// Every code of salesforce-api.md §7.3 (and the ones the emulated org answers outside
-    /// it), with whether a later retry may succeed per the table's "Retry?" column.
+    /// Every code of docs/salesforce.md#codes (and the ones the emulated org answers outside
+    /// it), with whether a later retry may succeed per the table's "transient" column.
     const CATALOGUE: &[(&str, bool)] = &[
         ("INVALID_SESSION_ID", true),
         ("REQUEST_LIMIT_EXCEEDED", true),
@@ -390,7 +390,8 @@ mod tests {
         ("UNKNOWN_EXCEPTION", true),
         ("INSERT_UPDATE_DELETE_NOT_ALLOWED_DURING_MAINTENANCE", true),
         ("TXN_SECURITY_NO_ACCESS", false),
-        // Answered by the org outside §7.3's table (§2, §4.3, §7.2).
+        // Answered by the org outside docs/salesforce.md#codes (#api-versions, #limits,
+        // #error-codes).
         ("API_VERSION_RETIRED", false),
         ("QUERY_TOO_COMPLICATED", false),
         ("URI_TOO_LONG", false),

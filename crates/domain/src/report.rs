@@ -1,4 +1,4 @@
-//! Per-evaluation outcomes, serialized exactly as the report line of contract §3.
+//! Per-evaluation outcomes, serialized exactly as the report line of docs/api.md#report-line.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -81,7 +81,7 @@ pub struct WriteReport {
     pub fields: Map<String, Value>,
     /// True when Salesforce refused this record (the report's `error` says why), so the log
     /// names the object, record and fields of a failure. Serialized only when true, so a
-    /// successful write reads exactly as contract §3 shows it.
+    /// successful write reads exactly as docs/api.md#report-line shows it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub failed: bool,
 }

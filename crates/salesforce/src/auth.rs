@@ -1,5 +1,5 @@
 //! OAuth token requests: each flow is one form POST to `<login>/services/oauth2/token`
-//! (`docs/salesforce-api.md` §1). Pure parts (JWT claims, response parsing) are separate
+//! (`docs/salesforce.md#oauth`). Pure parts (JWT claims, response parsing) are separate
 //! from the one function that does I/O.
 
 use secrecy::{ExposeSecret, SecretString};

@@ -14,7 +14,7 @@ const PRODUCTION_LOGIN: &str = "https://login.salesforce.com";
 const SANDBOX_LOGIN: &str = "https://test.salesforce.com";
 
 /// The API version every data URL is built with; Winter '25 (62.0) is the version the
-/// project is tested against (`docs/salesforce-api.md` §2 recommends pinning ≥ 60.0).
+/// project is tested against (`docs/salesforce.md#api-versions`).
 pub const DEFAULT_API_VERSION: ApiVersion = ApiVersion(62);
 
 /// A Salesforce REST API version such as `62.0` (always `major.0`).
@@ -206,8 +206,7 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 5 attempts, 250 ms doubling to at most 8 s (`docs/salesforce-api.md` §7.3: "cap ~5
-    /// tries").
+    /// 5 attempts, 250 ms doubling to at most 8 s (`docs/salesforce.md#retry-classification`).
     fn default() -> Self {
         Self {
             max_attempts: 5,

@@ -1,6 +1,6 @@
 //! sObject metadata from `GET /sobjects/{name}/describe`: the subset the project needs
 //! (field names, types, lengths, writability, picklists). Unknown keys are ignored because
-//! real orgs keep adding them (`docs/salesforce-api.md` §3.2).
+//! real orgs keep adding them (`docs/salesforce.md#describe`).
 
 use serde::{Deserialize, Deserializer};
 
@@ -85,7 +85,7 @@ pub struct FieldDescribe {
 
 impl FieldDescribe {
     /// "Required on create" is not a flag in describe: `createable && !nillable &&
-    /// !defaultedOnCreate` (`docs/salesforce-api.md` §3.3).
+    /// !defaultedOnCreate` (`docs/salesforce.md#describe`).
     pub fn required_on_create(&self) -> bool {
         self.createable && !self.nillable && !self.defaulted_on_create
     }
@@ -223,7 +223,7 @@ mod tests {
     use super::*;
 
     /// Field JSON in the modern shape (Account.BillingStreet as quoted in
-    /// `docs/salesforce-api.md` §3.3) plus keys this client does not know.
+    /// `docs/salesforce.md#describe`) plus keys this client does not know.
     #[test]
     fn parses_real_describe_json_ignoring_unknown_keys() {
         let json = r#"{

@@ -2,9 +2,11 @@
 //! [`oauth`]), OAuth token flows with single-flight refresh,
 //! describe (cached, `If-Modified-Since` revalidation), SOQL queries with pagination, queries
 //! and sObject Collections writes packed into Composite requests, typed errors with a retry
-//! classification, and API-limit tracking from `Sforce-Limit-Info`.
+//! classification, and API-limit tracking from `Sforce-Limit-Info`; for org setup, custom
+//! fields through the Tooling API (`tooling`) and field access through a permission set
+//! (`permissions`).
 //!
-//! Facts about Salesforce's wire format live in `docs/salesforce-api.md`; the constants below
+//! Facts about Salesforce's wire format live in `docs/salesforce.md`; the constants below
 //! are the one place the numbers are defined.
 //!
 //! ```no_run
@@ -32,10 +34,13 @@ mod client;
 mod composite;
 mod config;
 mod describe;
+mod describe_many;
 mod error;
 mod limits;
 pub mod oauth;
+mod permissions;
 mod soql;
+mod tooling;
 mod types;
 
 pub use client::{CallCounts, Client, TRANSPORT_ERROR_STATUS};
@@ -46,8 +51,16 @@ pub use error::{
     is_field_metadata_error, parse_retry_after,
 };
 pub use limits::{ApiUsage, LimitValue, Limits, parse_limit_info};
+pub use permissions::{
+    Assignment, FieldGrant, FieldPermission, GrantOutcome, GrantRequest, PermissionSetInfo,
+    PermissionSetRef, PermissionSetState,
+};
 pub use soql::{
     ChunkError, SOQL_MAX_CHARS, chunk_in_clause, escape_soql_literal, quote_soql_literal,
+};
+pub use tooling::{
+    CustomFieldInfo, CustomFieldKind, CustomFieldMetadata, CustomFieldSpec,
+    TOOLING_COMPOSITE_MAX_SUBREQUESTS, ToolingError,
 };
 pub use types::{
     CollectionWrite, Identity, Record, RecordError, SaveResult, WriteAction, WriteOptions,

@@ -1,4 +1,4 @@
-//! The HTTP API handlers (contract §4). Each one parses its input at the edge, asks the
+//! The HTTP API handlers (docs/api.md#http-api). Each one parses its input at the edge, asks the
 //! store, and answers JSON; every refusal is an [`ApiError`].
 
 use axum::Json;
@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::error::{ApiError, MAX_BODY_BYTES};
 use crate::worker::SALESFORCE;
 
-/// Most evaluations in one POST (contract §4).
+/// Most evaluations in one POST (docs/api.md#http-api).
 pub const MAX_BATCH: usize = 1_000;
 /// Deliveries per page of the log unless `limit` says otherwise, and the most allowed.
 pub const DEFAULT_PAGE: usize = 50;
@@ -85,7 +85,7 @@ pub async fn post_evaluations(
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
-/// Validates and stores evaluations (contract §1 JSON values): the answer
+/// Validates and stores evaluations (JSON values, docs/api.md#evaluation): the answer
 /// `{"accepted":[{"index","id"}],"rejected":[{"index","errors":[...]}]}`, or an error
 /// when none was accepted (400, or 409 when every refusal is an id conflict).
 pub async fn ingest(state: &AppState, items: &[Value]) -> Result<Value, ApiError> {
@@ -440,7 +440,7 @@ pub async fn replay(
 /// A retry is the admin saying "I fixed it in Salesforce": ask the workers to re-read the
 /// org's field metadata before the next batch (a field created since the last describe is
 /// then written instead of failing again).
-async fn request_metadata_refresh(state: &AppState) {
+pub async fn request_metadata_refresh(state: &AppState) {
     let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
     if let Err(e) = state
         .store

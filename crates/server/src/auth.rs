@@ -146,6 +146,12 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
         "/api/v1/integrations/{name}",
         Access::Role(TokenRole::Admin),
     ),
+    // Viewer+ may see the plan (`?dry_run=true`); the handler asks Admin+ to apply it.
+    (
+        Method::POST,
+        "/api/v1/integrations/{name}/setup",
+        Access::Role(TokenRole::Viewer),
+    ),
     (
         Method::GET,
         "/api/v1/integrations/{name}/objects/{object}/fields",

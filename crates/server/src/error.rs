@@ -1,5 +1,5 @@
 //! The one HTTP error type: every refusal of the API is an [`ApiError`], rendered as the
-//! contract's `{"error":{"code","message","details":[...]}}` with its status code.
+//! `{"error":{"code","message","details":[...]}}` of docs/api.md#http-api with its status code.
 //!
 //! Internal errors keep their cause for the log (with the whole chain) and show the client
 //! only a generic message: a database error text can name tables, hosts or users.

@@ -42,7 +42,7 @@ pub use integrations::{Connector, Integrations, Status, refresh_token_connector}
 pub use secrets::SecretBox;
 pub use worker::{SALESFORCE, WorkerOptions};
 
-/// Default listen address and database (contract §2 `[server]`).
+/// Default listen address and database (`[server]` in docs/configuration.md).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://trailspark.db";
 
@@ -166,7 +166,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     use api::*;
     use axum::routing::{delete, patch};
-    use handlers::{audit, connections, session, settings, users};
+    use handlers::{audit, connections, session, settings, setup, users};
     Router::new()
         .route("/api/v1/evaluations", post(post_evaluations))
         .route("/api/v1/evaluations/{id}", get(get_evaluation))
@@ -186,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/integrations/salesforce", post(connections::begin))
         .route("/api/oauth/callback/salesforce", get(connections::callback))
         .route("/api/v1/integrations/{name}/test", post(connections::test))
+        .route("/api/v1/integrations/{name}/setup", post(setup::setup))
         .route(
             "/api/v1/integrations/{name}",
             delete(connections::disconnect),

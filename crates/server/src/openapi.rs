@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::{Modify, OpenApi};
 
 use crate::api;
-use crate::handlers::{audit, connections, session, settings, users};
+use crate::handlers::{audit, connections, session, settings, setup, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -41,6 +41,7 @@ use crate::handlers::{audit, connections, session, settings, users};
         connections::test,
         connections::disconnect,
         connections::fields,
+        setup::setup,
         settings::get,
         settings::put,
         settings::history,

@@ -39,7 +39,7 @@ use crate::scenario::{self, Loaded, Scenario, ScenarioError};
 use crate::soql::{self, SoqlError};
 
 /// Developer Edition's daily allocation, the value of the documented `/limits` example
-/// (salesforce-api.md §8).
+/// (docs/salesforce.md#limits).
 pub const DEFAULT_DAILY_API_LIMIT: u64 = 15_000;
 
 /// What kind of API call a request was (the call log's and counters' key).

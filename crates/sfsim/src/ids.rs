@@ -1,6 +1,6 @@
 //! Salesforce record ids: 15 case-sensitive characters (3-char key prefix + 12) plus the
 //! 3-character case checksum that makes the 18-character form case-insensitive
-//! (salesforce-api.md §0: for each group of 5 characters, bit i is set when character i
+//! (docs/salesforce.md#conventions; for each group of 5 characters, bit i is set when character i
 //! is `A`–`Z`; the 5-bit number indexes `ABCDEFGHIJKLMNOPQRSTUVWXYZ012345`).
 //!
 //! Ids are minted from a counter in base 62 with digits ordered as in ASCII, so for one

@@ -2,7 +2,7 @@
 //! faithful enough that real clients (ours and others') work against it unchanged.
 //!
 //! The demo, the integration tests and the benchmarks all run against this crate, so the
-//! reference is always real Salesforce behaviour (see `docs/salesforce-api.md`), never the
+//! reference is always real Salesforce behaviour (see `docs/salesforce.md`), never the
 //! convenience of our own client. This crate must never depend on the `salesforce` crate:
 //! two codebases that share wire types would agree on the same mistakes.
 //!
@@ -21,6 +21,8 @@
 //!   required fields, restricted picklists, validation and duplicate rules, converted
 //!   leads, deleted records), queries;
 //! - [`soql`]: the SOQL subset (pure parser/evaluator);
+//! - [`setup`]: the Tooling API's custom fields, permission sets and field permissions,
+//!   and the field-level security they give the integration user;
 //! - [`api`]: the REST data API (`/services/data/...`), incl. Collections and Composite;
 //! - [`control`]: the control plane (`/__sfsim/...` and [`Control`]): scenarios, faults,
 //!   call log, counters;
@@ -57,6 +59,7 @@ pub mod org;
 pub mod scenario;
 pub mod schema;
 pub mod seed;
+pub mod setup;
 pub mod soql;
 pub mod tls;
 

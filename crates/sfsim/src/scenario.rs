@@ -3,8 +3,11 @@
 //! rules, duplicate rules, records, and the daily API limit.
 //!
 //! ```toml
-//! base = "default"              # or "empty"; omitted = keep the org as it is
+//! base = "default"              # or "empty", or "bare"; omitted = keep the org as it is
 //! daily_api_limit = 500
+//!
+//! [user]                        # the integration user's permissions
+//! customize_application = false # may not create fields (default true)
 //!
 //! [[fields]]
 //! object = "Lead"
@@ -59,7 +62,12 @@ pub enum Base {
     Default,
     /// Lead, Contact and Account metadata only: no records, no rules.
     Empty,
+    /// The default org without any TrailSpark field ([`crate::setup::bare_org`]).
+    Bare,
 }
+
+/// Built-in scenarios loadable by name where a file is expected (`sfsim --scenario bare`).
+pub const BUILT_IN: &[(&str, &str)] = &[("bare", "base = \"bare\"\n")];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +87,8 @@ pub struct Scenario {
     pub duplicate_rules: Option<Vec<DuplicateRule>>,
     #[serde(default)]
     pub records: Vec<ScenarioRecord>,
+    #[serde(default)]
+    pub user: Option<crate::setup::UserSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +188,12 @@ impl Scenario {
     }
 
     pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
+        if let Some((_, text)) = BUILT_IN
+            .iter()
+            .find(|(n, _)| !path.exists() && path == Path::new(n))
+        {
+            return Scenario::parse(text);
+        }
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             path: path.display().to_string(),
             source,
@@ -235,6 +251,7 @@ pub fn apply(org: &mut Org, sc: &Scenario) -> Result<Loaded, ScenarioError> {
     let mut next = match sc.base {
         Some(Base::Default) => seed::default_org(),
         Some(Base::Empty) => seed::empty_org(),
+        Some(Base::Bare) => crate::setup::bare_org(),
         None => org.clone(),
     };
     for f in &sc.fields {
@@ -272,6 +289,9 @@ pub fn apply(org: &mut Org, sc: &Scenario) -> Result<Loaded, ScenarioError> {
         .extend(sc.validation_rules.iter().cloned());
     if let Some(rules) = &sc.duplicate_rules {
         next.duplicate_rules = rules.clone();
+    }
+    if let Some(u) = &sc.user {
+        u.apply(&mut next.setup.user);
     }
     let mut loaded = Loaded::default();
     let ctx = WriteCtx {

@@ -1,5 +1,5 @@
 //! Object and field metadata of the emulated org, and its rendering as Salesforce's
-//! `DescribeSObjectResult` (salesforce-api.md §3).
+//! `DescribeSObjectResult` (docs/salesforce.md#describe).
 //!
 //! Field-level security is folded into the metadata: `createable`/`updateable` are what
 //! the integration user sees, which is also what Salesforce's describe reports for the
@@ -238,7 +238,7 @@ impl FieldDef {
         self
     }
 
-    /// "Required on create" as clients derive it (salesforce-api.md §3.3).
+    /// "Required on create" as clients derive it (docs/salesforce.md#describe).
     pub fn required_on_create(&self) -> bool {
         self.createable && !self.nillable && !self.defaulted_on_create
     }
@@ -254,7 +254,7 @@ impl FieldDef {
     }
 
     /// The field object of describe's `fields` array (keys per plugin-schema's
-    /// sobject-describe.json, §3.3).
+    /// sobject-describe.json, docs/salesforce.md#describe).
     pub fn describe(&self) -> Value {
         let is_id = self.ftype == FieldType::Id;
         let long_text = self.ftype == FieldType::Textarea && self.length > 255;
@@ -434,7 +434,7 @@ impl ObjectDef {
         })
     }
 
-    /// The full `DescribeSObjectResult` (§3.2 keys).
+    /// The full `DescribeSObjectResult` (keys: docs/salesforce.md#describe).
     pub fn describe(&self, version: &str, children: Vec<Value>) -> Value {
         let mut v = self.flags();
         if let Value::Object(m) = &mut v {
@@ -460,7 +460,7 @@ impl ObjectDef {
                     "developerName": "Master",
                     "master": true,
                     "name": "Master",
-                    // The Master record type's fixed id (§3.2).
+                    // The Master record type's fixed id (docs/salesforce.md#describe).
                     "recordTypeId": "012000000000000AAA",
                     "urls": {"layout": format!("/services/data/v{version}/sobjects/{}/describe/layouts/012000000000000AAA", self.name)},
                 }],

@@ -9,8 +9,8 @@
 //!   `ConvertedAccountId` (read-only references), `AccountId` (Contact, reference to
 //!   Account, relationship `Account`), `OwnerId`, audit fields `CreatedDate`,
 //!   `CreatedById`, `LastModifiedDate`, `LastModifiedById`, `SystemModstamp`;
-//! - TrailSpark's custom fields (INTERFACES.md): `TrailSpark_Score__c` (Text 255, Lead and
-//!   Contact), `TrailSpark_Evaluation_Date__c` (DateTime, Lead and Contact),
+//! - TrailSpark's custom fields (docs/product.md#the-salesforce-fields): `TrailSpark_Score__c`
+//!   (Text 255, Lead and Contact), `TrailSpark_Evaluation_Date__c` (DateTime, Lead and Contact),
 //!   `TrailSpark_Reasoning__c` (Long Text Area 131072, Lead and Contact),
 //!   `TrailSpark_Propensity__c` (Text 255, Account and Lead);
 //! - other custom fields: `Lead.Email_Domain__c` (formula, calculated),

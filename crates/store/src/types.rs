@@ -1,9 +1,9 @@
 //! The values that cross the store's boundary: rows in, rows out. Plain data, no SQL.
 //!
-//! The store is domain-agnostic at the JSON level: an evaluation is kept as its contract §1
-//! JSON plus the few columns the queue needs (id, content hash, normalized email, time);
-//! a delivery's report is kept as the report-line JSON. Business rules stay in `domain` and
-//! `delivery`; the only domain type used here is [`Outcome`], to name what happened.
+//! The store is domain-agnostic at the JSON level: an evaluation is kept as its JSON
+//! (docs/api.md#evaluation) plus the few columns the queue needs (id, content hash, normalized
+//! email, time); a delivery's report is kept as the report-line JSON. Business rules stay in
+//! `domain` and `delivery`; the only domain type used here is [`Outcome`], to name what happened.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -43,7 +43,7 @@ pub struct NewEvaluation {
     /// Lower-cased, trimmed email (log filter).
     pub email: String,
     pub evaluated_at: OffsetDateTime,
-    /// The contract §1 JSON of the evaluation.
+    /// The evaluation as JSON (docs/api.md#evaluation).
     pub payload: Value,
     /// Destinations that must receive it (one delivery each), e.g. `["salesforce"]`.
     pub destinations: Vec<String>,
@@ -213,7 +213,7 @@ pub struct LeasedDelivery {
     /// Attempts already ended before this one (0 on the first attempt: a retry when > 0).
     pub attempts: u32,
     pub lease_expires_at: OffsetDateTime,
-    /// The evaluation's contract §1 JSON.
+    /// The evaluation's JSON (docs/api.md#evaluation).
     pub payload: Value,
 }
 

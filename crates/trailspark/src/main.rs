@@ -32,6 +32,8 @@ enum Command {
     Check(cli::check::Args),
     /// List an object's fields: label, API name, type, length, writable.
     Fields(cli::fields::Args),
+    /// Create TrailSpark's fields in the org and give the integration user access to them.
+    SetupOrg(cli::setup_org::Args),
     /// Create or revoke API tokens.
     #[command(subcommand)]
     Token(cli::token::Command),
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
             Command::Sync(args) => cli::sync::run(args).await,
             Command::Check(args) => cli::check::run(args).await,
             Command::Fields(args) => cli::fields::run(args).await,
+            Command::SetupOrg(args) => cli::setup_org::run(args).await,
             Command::Token(command) => cli::token::run(command).await,
             Command::User(command) => cli::user::run(command).await,
             Command::Sfsim(args) => cli::sfsim::run(args).await,

@@ -1,4 +1,4 @@
-//! One test per delivery rule of product.md, named after the rule.
+//! One test per delivery rule of docs/product.md#delivery-rules, named after the rule.
 
 use serde_json::{Value, json};
 

@@ -4,4 +4,5 @@ mod bodies;
 mod common;
 mod engine;
 mod fresh;
+mod setup;
 mod sim;

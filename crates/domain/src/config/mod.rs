@@ -1,5 +1,5 @@
-//! The configuration file (contract §2), parsed once into typed settings. TOML becomes a JSON
-//! value walked by hand (not `serde` derive) so every problem names the file, the full key and
+//! The configuration file (docs/configuration.md), parsed once into typed settings. TOML becomes a
+//! JSON value walked by hand (not `serde` derive) so every problem names the file, the full key and
 //! what was expected, e.g. `config.toml: destinations.salesforce.person_match: expected
 //! "contact_first" or "both", got "contacts"`; the same walker reads destination settings sent
 //! as JSON to the HTTP API. Parts: `settings`, `tables` (keys and checks), `walker`, `error`.

@@ -251,7 +251,7 @@ impl Slot {
     }
 }
 
-/// `[destinations.salesforce]`: the seed's destination settings, typed.
+/// `[destinations.salesforce]`: the destination settings (docs/configuration.md), typed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DestinationSettings {
     pub enabled: bool,
@@ -267,7 +267,8 @@ pub struct DestinationSettings {
 }
 
 impl DestinationSettings {
-    /// Defaults with everything mapped to the seed's suggested API names.
+    /// Defaults with everything mapped to the suggested API names
+    /// (docs/product.md#the-salesforce-fields).
     pub fn suggested(integration: &str) -> DestinationSettings {
         let mapping = ObjectMapping {
             score_field: Some("TrailSpark_Score__c".into()),

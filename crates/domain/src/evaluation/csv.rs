@@ -1,12 +1,13 @@
-//! Reading an evaluation from a CSV row (contract §1's columns): the row becomes the JSON
-//! object it stands for, then goes through the JSON parser, so both inputs follow one set
+//! Reading an evaluation from a CSV row (the columns of docs/api.md#evaluation): the row becomes
+//! the JSON object it stands for, then goes through the JSON parser, so both inputs follow one set
 //! of rules and derive the same ids.
 
 use serde_json::{Map, Value};
 
 use super::{Evaluation, FieldError};
 
-/// Contract §1: the CSV header (all but the required columns may be missing or empty).
+/// The CSV header of docs/api.md#evaluation (all but the required columns may be missing or
+/// empty).
 pub const CSV_COLUMNS: &[&str] = &[
     "id",
     "email",
@@ -22,7 +23,7 @@ pub const CSV_COLUMNS: &[&str] = &[
 const CSV_REQUIRED: &[&str] = &["email", "score", "reasoning", "evaluated_at"];
 
 impl Evaluation {
-    /// Parses one CSV row given the file's header (contract §1's columns), as
+    /// Parses one CSV row given the file's header (the columns of docs/api.md#evaluation), as
     /// [`csv_record_json`] reads it.
     pub fn parse_csv_record(
         header: &[String],
@@ -32,8 +33,8 @@ impl Evaluation {
     }
 }
 
-/// One CSV row as the evaluation object it stands for (contract §1's columns; others are
-/// ignored). Empty cells of optional columns count as absent; an empty reasoning cell is
+/// One CSV row as the evaluation object it stands for (the columns of docs/api.md#evaluation;
+/// others are ignored). Empty cells of optional columns count as absent; an empty reasoning cell is
 /// the empty reasoning.
 pub fn csv_record_json(header: &[String], row: &[String]) -> Value {
     let mut obj = Map::new();

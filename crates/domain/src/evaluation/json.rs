@@ -1,4 +1,4 @@
-//! Reading an evaluation from JSON (contract §1): every field checked, every problem
+//! Reading an evaluation from JSON (docs/api.md#evaluation): every field checked, every problem
 //! returned as a [`FieldError`] rather than just the first, unknown keys ignored or (strict)
 //! refused.
 
@@ -10,7 +10,8 @@ use super::{AccountHint, Evaluation, EvaluationId, FieldError, Person, describe_
 use super::{EvaluatedAt, Propensity, Score};
 use crate::email::Email;
 
-/// Contract §1: reasoning holds at most 131,072 characters (Salesforce's largest Long Text Area).
+/// Reasoning holds at most 131,072 characters (docs/api.md#evaluation), Salesforce's largest
+/// Long Text Area.
 pub const REASONING_MAX_CHARS: usize = 131_072;
 /// The keys an evaluation object may carry (strict mode rejects others).
 pub const EVALUATION_KEYS: &[&str] = &[
@@ -29,7 +30,7 @@ const ACCOUNT_KEYS: &[&str] = &["name", "domain"];
 /// How strictly to read an evaluation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ParseOptions {
-    /// Reject keys that contract §1 does not define (otherwise they are ignored).
+    /// Reject keys that docs/api.md#evaluation does not define (otherwise they are ignored).
     pub strict: bool,
 }
 

@@ -1,4 +1,4 @@
-//! The evaluation an AI scorer produced, parsed and validated at the edge (contract §1).
+//! The evaluation an AI scorer produced, parsed and validated at the edge (docs/api.md#evaluation).
 //!
 //! After [`Evaluation::parse_json`] (or [`Evaluation::parse_csv_record`]) succeeds, every
 //! field holds a valid value; nothing downstream re-checks strings. `values` holds the field
@@ -94,13 +94,13 @@ pub fn describe_errors(errors: &[FieldError]) -> String {
 }
 
 impl Evaluation {
-    /// The contract §1 JSON form (round-trips through [`Evaluation::parse_json`]).
+    /// The JSON form of docs/api.md#evaluation (round-trips through [`Evaluation::parse_json`]).
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 
-/// The contract's example evaluation, for the tests of every input form.
+/// The example evaluation of docs/api.md#evaluation, for the tests of every input form.
 #[cfg(test)]
 fn sample() -> Value {
     serde_json::json!({

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-/// Contract §1: an id is 1–128 printable characters.
+/// An id is 1–128 printable characters (docs/api.md#evaluation).
 pub const EVALUATION_ID_MAX_CHARS: usize = 128;
 
 /// The AI's verdict on a person.
@@ -24,7 +24,7 @@ impl Score {
     /// The accepted values as error messages list them.
     pub const EXPECTED: &str = "\"hot\", \"warm\" or \"cold\"";
 
-    /// The value written to Salesforce and shown everywhere (the seed's lower-case values).
+    /// The value written to Salesforce and shown everywhere (docs/product.md#values-written).
     pub fn as_str(self) -> &'static str {
         match self {
             Score::Hot => "hot",
@@ -87,7 +87,7 @@ impl Propensity {
         }
     }
 
-    /// The value written to Salesforce (the seed's values).
+    /// The value written to Salesforce (docs/product.md#values-written).
     pub fn salesforce_value(self) -> &'static str {
         match self {
             Propensity::High => "high_propensity",

@@ -24,7 +24,7 @@ mod write;
 
 pub(crate) use request::{error_from_json, snippet, unexpected};
 
-use request::{CallKind, Request};
+pub(crate) use request::{CallKind, Request};
 use token::request_token_with_retry;
 
 /// HTTP calls made by a client, by kind. `total` counts data API calls as Salesforce counts

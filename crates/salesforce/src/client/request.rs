@@ -22,7 +22,7 @@ const SNIPPET_CHARS: usize = 200;
 pub(super) type CompositeAnswer = Result<Vec<SubResponse>, Error>;
 
 #[derive(Debug, Clone, Copy)]
-pub(super) enum CallKind {
+pub(crate) enum CallKind {
     Query,
     Composite,
     Describe,
@@ -43,35 +43,35 @@ impl CallKind {
 }
 
 /// A successful (2xx or 304) response.
-pub(super) struct Response {
-    pub(super) status: u16,
-    pub(super) headers: HeaderMap,
-    pub(super) body: Vec<u8>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Response {
-    pub(super) fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, Error> {
         serde_json::from_slice(&self.body).map_err(|e| Error::Decode(format!("{what}: {e}")))
     }
 }
 
 /// One logical request (possibly sent several times).
-pub(super) struct Request<'a> {
-    pub(super) method: reqwest::Method,
+pub(crate) struct Request<'a> {
+    pub(crate) method: reqwest::Method,
     /// `/services/...` (joined to the instance URL) or an absolute URL.
-    pub(super) path: &'a str,
-    pub(super) body: Option<&'a Value>,
-    pub(super) headers: Vec<(&'static str, String)>,
-    pub(super) kind: CallKind,
+    pub(crate) path: &'a str,
+    pub(crate) body: Option<&'a Value>,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) kind: CallKind,
     /// Whether the request may be sent again after an ambiguous failure (see
     /// [`Error::is_ambiguous`]): false for a Composite carrying creates, which are not
     /// idempotent.
-    pub(super) resend_ambiguous: bool,
+    pub(crate) resend_ambiguous: bool,
 }
 
 impl<'a> Request<'a> {
     /// A plain `GET` without extra headers.
-    pub(super) fn get(path: &'a str, kind: CallKind) -> Self {
+    pub(crate) fn get(path: &'a str, kind: CallKind) -> Self {
         Request {
             method: reqwest::Method::GET,
             path,
@@ -86,7 +86,7 @@ impl<'a> Request<'a> {
 impl Client {
     /// One Composite request (retried as a whole on HTTP-level retryable failures; after an
     /// ambiguous failure only when `resend_ambiguous`).
-    pub(super) async fn composite(
+    pub(crate) async fn composite(
         &self,
         subs: &[SubRequest],
         headers: Vec<(&'static str, String)>,
@@ -109,7 +109,7 @@ impl Client {
 
     /// Sends `req`, refreshing the token once on `INVALID_SESSION_ID` and retrying
     /// retryable failures with jittered exponential backoff.
-    pub(super) async fn send(&self, req: &Request<'_>) -> Result<Response, Error> {
+    pub(crate) async fn send(&self, req: &Request<'_>) -> Result<Response, Error> {
         let policy = &self.inner.cfg.retry;
         let mut attempt = 1;
         let mut refreshed = false;

@@ -1,5 +1,5 @@
-//! Connecting Salesforce orgs from the web app (the seed's Settings > CRM Integration >
-//! Connect tab): begin OAuth 2.0 authorization code + PKCE, complete it at the callback,
+//! Connecting Salesforce orgs from the web app's Settings > CRM Integration > Connect
+//! tab: begin OAuth 2.0 authorization code + PKCE, complete it at the callback,
 //! Test Connection, Disconnect, the list, and the field options of an object for one
 //! destination slot.
 //!

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod connections;
 pub mod session;
 pub mod settings;
+pub mod setup;
 pub mod users;
 
 use axum::body::Bytes;

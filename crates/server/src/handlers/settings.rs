@@ -1,5 +1,6 @@
-//! `GET/PUT /api/v1/destinations/salesforce` and its history: the seed's destination
-//! settings, with the same keys as the config file's `[destinations.salesforce]` table.
+//! `GET/PUT /api/v1/destinations/salesforce` and its history: the destination
+//! settings (docs/configuration.md), with the same keys as the config file's
+//! `[destinations.salesforce]` table.
 //!
 //! A save is checked against the org's live metadata first (the field exists on that
 //! object, its type holds the value, the integration user may edit it — and create with it
@@ -14,8 +15,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
-use delivery::meta::{Metadata, SObject};
-use delivery::{Problem, check_with_metadata, object_meta};
+use delivery::{Problem, check_with_metadata};
 use domain::DestinationSettings;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -203,42 +203,24 @@ pub async fn validate_live(
             }]);
         }
     };
-    let mut meta = Metadata::default();
-    for o in delivery::destination::objects_needed(s) {
-        match client.describe_refresh(o.as_str()).await {
-            Ok(d) => {
-                let om = object_meta(&d);
-                match o {
-                    SObject::Lead => meta.lead = om,
-                    SObject::Contact => meta.contact = om,
-                    SObject::Account => meta.account = om,
-                }
-            }
-            Err(e) => {
-                let r = delivery::write::report_error(&e);
-                return Ok(vec![Problem {
-                    key: "integration".into(),
-                    code: "metadata_unavailable".into(),
-                    message: format!(
-                        "cannot read the {} object's fields: {}: {}",
-                        o.as_str(),
-                        r.code,
-                        r.message
-                    ),
-                    fix: r.hint,
-                }]);
-            }
-        }
-    }
+    let meta = match delivery::check::settings_metadata(s, &client, true).await {
+        Ok(m) => m,
+        Err(p) => return Ok(vec![relative(p)]),
+    };
     Ok(check_with_metadata(s, &meta)
         .into_iter()
-        .map(|mut p| {
-            if let Some(rest) = p.key.strip_prefix(TABLE) {
-                p.key = rest.to_string();
-            }
-            p
-        })
+        .map(relative)
         .collect())
+}
+
+/// A problem keyed as the API's settings are (`lead.score_field`), not as the config
+/// file's table (`destinations.salesforce.lead.score_field`); the integration's problems
+/// are keyed `integration`.
+fn relative(mut p: Problem) -> Problem {
+    if let Some(rest) = p.key.strip_prefix(TABLE) {
+        p.key = rest.to_string();
+    }
+    p
 }
 
 pub fn problem_json(p: &Problem) -> Value {

@@ -1,5 +1,5 @@
-//! sObject Collections under `/composite/sobjects` (salesforce-api.md §5.2): create and
-//! update of up to 200 records of mixed types, delete by ids, retrieve by ids. Each
+//! sObject Collections under `/composite/sobjects` (docs/salesforce.md#sobject-collections): create
+//! and update of up to 200 records of mixed types, delete by ids, retrieve by ids. Each
 //! record succeeds or fails on its own unless `allOrNone` rolls every record back.
 
 use axum::http::Method;
@@ -14,7 +14,8 @@ use crate::control::CallKind;
 use crate::ids;
 use crate::org::RecordError;
 
-/// `POST` (create) and `PATCH` (update) `/composite/sobjects` (§5.2).
+/// `POST` (create) and `PATCH` (update) `/composite/sobjects`
+/// (docs/salesforce.md#sobject-collections).
 pub(super) fn collections_write(ctx: &mut Ctx<'_>, req: &Req, creating: bool) -> Resp {
     let kind = if creating {
         CallKind::CollectionsCreate
@@ -142,7 +143,8 @@ pub(super) fn collections_write(ctx: &mut Ctx<'_>, req: &Req, creating: bool) ->
                 "errors": record_errors_collection(&[RecordError::new("ALL_OR_NONE_OPERATION_ROLLED_BACK", ROLLED_BACK_MESSAGE, vec![])]),
             }),
             Ok(id) => json!({"id": id, "success": true, "errors": []}),
-            // Failed creates carry no id (§5.2); failed updates name the record.
+            // Failed creates carry no id (docs/salesforce.md#sobject-collections); failed updates
+            // name the record.
             Err((Some(id), errors)) if !all_or_none || !creating => {
                 json!({"id": id, "success": false, "errors": record_errors_collection(&errors)})
             }

@@ -1,4 +1,4 @@
-//! Composite (`POST /composite`, salesforce-api.md §5.3): up to 25 subrequests run in
+//! Composite (`POST /composite`, docs/salesforce.md#composite): up to 25 subrequests run in
 //! order under one lock and counted as one API call, with `@{refId.path}` references to
 //! earlier results and `allOrNone` rolling back everything on the first failure.
 
@@ -48,7 +48,7 @@ fn resolve_reference(expr: &str, results: &HashMap<String, Value>) -> Option<Str
 }
 
 /// Replaces every `@{...}` in `text`; `Err(expr)` names the first that does not resolve.
-fn substitute(
+pub(crate) fn substitute(
     text: &str,
     results: &HashMap<String, Value>,
     json_escape: bool,
@@ -92,10 +92,11 @@ pub(super) fn composite(ctx: &mut Ctx<'_>, req: &Req) -> Resp {
     let Some(Value::Array(subs)) = body.get("compositeRequest") else {
         return err(400, kind, "INVALID_INPUT", "compositeRequest is required");
     };
-    // Limits of §5.3. Over 25 operations Salesforce answers with a composite-shaped body
-    // holding one LIMIT_EXCEEDED entry (recorded in guardian/support-service-lambdas
-    // PR #766: "The request can’t contain more than 25 operations."); the status code and
-    // the wording for the query/collections cap are not recorded anywhere we could read.
+    // Limits of docs/salesforce.md#composite. Over 25 operations Salesforce answers with a
+    // composite-shaped body holding one LIMIT_EXCEEDED entry (recorded in
+    // guardian/support-service-lambdas PR #766: "The request can’t contain more than 25
+    // operations."); the status code and the wording for the query/collections cap are not recorded
+    // anywhere we could read.
     let limit_exceeded = |message: String| {
         Resp::json(
             400,

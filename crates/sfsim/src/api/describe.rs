@@ -1,5 +1,5 @@
-//! The org's self-description (salesforce-api.md §2, §3, §8): the versions list, the
-//! resources of a version, limits, the global describe and one object's describe (with
+//! The org's self-description (docs/salesforce.md#api-versions, #describe, #limits): the versions
+//! list, the resources of a version, limits, the global describe and one object's describe (with
 //! `If-Modified-Since`). Nothing here writes; only `DailyApiRequests` moves in limits.
 
 use std::sync::atomic::Ordering;
@@ -18,7 +18,8 @@ fn version_label(v: u32) -> String {
     format!("{season} '{year:02}")
 }
 
-/// The versions list (`GET /services/data/`): unauthenticated, not counted (§2).
+/// The versions list (`GET /services/data/`): unauthenticated, not counted
+/// (docs/salesforce.md#api-versions).
 pub(super) fn versions() -> Value {
     Value::Array(
         (MIN_VERSION..=MAX_VERSION)
@@ -64,7 +65,8 @@ pub(super) fn resources(req: &Req) -> Resp {
 pub(super) fn limits(ctx: &Ctx<'_>) -> Resp {
     let max = ctx.shared.api_max.load(Ordering::SeqCst);
     let used = ctx.shared.api_used.load(Ordering::SeqCst);
-    // Keys and values of the documented example (§8); only DailyApiRequests moves.
+    // Keys and values of the documented example (docs/salesforce.md#limits); only DailyApiRequests
+    // moves.
     Resp::json(
         200,
         CallKind::Limits,
@@ -129,7 +131,7 @@ pub(super) fn describe(ctx: &Ctx<'_>, req: &Req, obj: &str) -> Resp {
             time::PrimitiveDateTime::parse(since.trim(), HTTP_DATE).map(|p| p.assume_utc());
         if let Ok(since) = parsed {
             if since >= modified {
-                // §3.1: unchanged metadata → 304 with an empty body.
+                // docs/salesforce.md#describe: unchanged metadata → 304 with an empty body.
                 let mut r = Resp::empty(304, CallKind::Describe);
                 r.headers.push(("Last-Modified", last_modified));
                 return r;

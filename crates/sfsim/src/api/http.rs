@@ -58,8 +58,8 @@ pub(super) fn parse_allow_save(v: &str) -> bool {
     })
 }
 
-/// A transport-level refusal in the REST error shape `[{"message","errorCode"}]` (§7.1),
-/// answered before a request reaches the data handlers.
+/// A transport-level refusal in the REST error shape `[{"message","errorCode"}]`
+/// (docs/salesforce.md#error-shapes), answered before a request reaches the data handlers.
 fn error_response(
     status: u16,
     code: &str,
@@ -142,7 +142,7 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
             at: crate::control::now_time(),
         });
     };
-    // §4.3: URI over 16,384 bytes → 414; URI plus headers over it → 431.
+    // docs/salesforce.md#limits: URI over 16,384 bytes → 414; URI plus headers over it → 431.
     if uri_len > MAX_URI_BYTES {
         log(414, CallKind::Other, 0, None, false);
         return error_response(414, "URI_TOO_LONG", "URI Too Long", &[]);
@@ -180,7 +180,8 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
         );
     };
     if major < MIN_VERSION {
-        // Retired versions answer 410 Gone (§2); body wording unconfirmed.
+        // Retired versions answer 410 Gone (docs/salesforce.md#api-versions); body wording
+        // unconfirmed.
         log(410, CallKind::Other, 0, None, false);
         return error_response(
             410,
@@ -280,7 +281,8 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
             }
         };
     }
-    // Daily limit (§8): a call over the allocation is refused and not counted.
+    // Daily limit (docs/salesforce.md#limits): a call over the allocation is refused and not
+    // counted.
     let max = shared.api_max.load(Ordering::SeqCst);
     let counted = shared
         .api_used

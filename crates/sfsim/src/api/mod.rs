@@ -1,4 +1,4 @@
-//! The REST data API under `/services/data/...` (salesforce-api.md §2–§8): versions,
+//! The REST data API under `/services/data/...` (docs/salesforce.md): versions,
 //! resources, limits, describe, single-record CRUD, SOQL query with cursors, sObject
 //! Collections and Composite.
 //!
@@ -22,7 +22,8 @@ mod http;
 mod query;
 mod records;
 
-pub(crate) use http::handle;
+pub(crate) use composite::substitute;
+pub(crate) use http::{handle, split_data_url};
 pub use query::Cursors;
 
 use collections::{collections_delete, collections_retrieve, collections_write};
@@ -39,29 +40,32 @@ use crate::org::{RecordError, Undo, WriteError};
 
 /// Version used where a URL needs one outside a request (control plane, duplicate ids).
 pub const LATEST_VERSION: &str = "62.0";
-/// Oldest version still served; older ones are retired (410) (§2).
+/// Oldest version still served; older ones are retired (410) (docs/salesforce.md#api-versions).
 pub const MIN_VERSION: u32 = 31;
 /// Newest version this org knows (Summer '26).
 pub const MAX_VERSION: u32 = 67;
-/// `Sforce-Query-Options: batchSize` default, minimum and maximum (§4.1).
+/// `Sforce-Query-Options: batchSize` default, minimum and maximum (docs/salesforce.md#pagination).
 pub const DEFAULT_BATCH_SIZE: usize = 2000;
 pub const MIN_BATCH_SIZE: usize = 200;
 pub const MAX_BATCH_SIZE: usize = 2000;
-/// Records per sObject Collections create/update/delete request (§5.2).
+/// Records per sObject Collections create/update/delete request
+/// (docs/salesforce.md#sobject-collections).
 pub const COLLECTION_MAX_RECORDS: usize = 200;
-/// Ids per Collections retrieve (§5.2).
+/// Ids per Collections retrieve (docs/salesforce.md#sobject-collections).
 pub const RETRIEVE_MAX_IDS: usize = 2000;
 /// Subrequests per Composite request, and how many of them may be queries or
-/// Collections (§5.3).
+/// Collections (docs/salesforce.md#composite).
 pub const COMPOSITE_MAX_SUBREQUESTS: usize = 25;
 pub const COMPOSITE_MAX_QUERY_OR_COLLECTIONS: usize = 5;
-/// URI (414) and URI + headers (431) size limits (§4.3).
+/// URI (414) and URI + headers (431) size limits (docs/salesforce.md#limits).
 pub const MAX_URI_BYTES: usize = 16_384;
 
-/// Exact text Salesforce puts in subrequests of a rolled-back Composite (§5.3).
+/// Exact text Salesforce puts in subrequests of a rolled-back Composite
+/// (docs/salesforce.md#composite).
 pub const PROCESSING_HALTED_MESSAGE: &str =
     "The transaction was rolled back since another operation in the same transaction failed.";
-/// Exact text of collection siblings rolled back by `allOrNone` (§5.2).
+/// Exact text of collection siblings rolled back by `allOrNone`
+/// (docs/salesforce.md#sobject-collections).
 pub const ROLLED_BACK_MESSAGE: &str = "Record rolled back because not all records were valid and the request was using AllOrNone header";
 
 // ------------------------------------------------------------------------------------
@@ -124,7 +128,7 @@ impl Resp {
     }
 }
 
-/// The REST error body: `[{"message","errorCode"}]` (§7.1).
+/// The REST error body: `[{"message","errorCode"}]` (docs/salesforce.md#error-shapes).
 fn err(status: u16, kind: CallKind, code: &str, message: impl Into<String>) -> Resp {
     Resp::json(
         status,
@@ -151,7 +155,8 @@ fn record_errors_rest(errors: &[RecordError]) -> Value {
     )
 }
 
-/// Per-record errors inside Collections results use `statusCode` (§5.2).
+/// Per-record errors inside Collections results use `statusCode`
+/// (docs/salesforce.md#sobject-collections).
 fn record_errors_collection(errors: &[RecordError]) -> Value {
     Value::Array(
         errors
@@ -196,8 +201,8 @@ fn json_parser_error(kind: CallKind, msg: &str) -> Resp {
     err(400, kind, "JSON_PARSER_ERROR", msg.to_owned())
 }
 
-/// Salesforce answers unknown sObjects with the generic NOT_FOUND text (§5.1, django
-/// recorded response).
+/// Salesforce answers unknown sObjects with the generic NOT_FOUND text
+/// (docs/salesforce.md#single-records, django recorded response).
 fn unknown_object(kind: CallKind) -> Resp {
     not_found(kind)
 }
@@ -258,6 +263,9 @@ pub(crate) struct Ctx<'a> {
 // Dispatch
 
 pub(crate) fn dispatch(ctx: &mut Ctx<'_>, req: &Req) -> Resp {
+    if let Some(r) = crate::setup::route(ctx, req) {
+        return r;
+    }
     let kind = classify(&req.method, &req.path);
     let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     let m = &req.method;

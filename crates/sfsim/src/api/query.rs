@@ -1,4 +1,4 @@
-//! SOQL over REST: `/query` and `/queryAll` (salesforce-api.md §4), pages of
+//! SOQL over REST: `/query` and `/queryAll` (docs/salesforce.md#query), pages of
 //! `batchSize` rows, and the open cursors behind `nextRecordsUrl` (query more). Parsing
 //! and evaluation are the `soql` module's; this is the paging and the wire shape.
 

@@ -1,5 +1,5 @@
-//! Single-record CRUD under `/sobjects/{object}[/{id}]` (salesforce-api.md §5.1), and the
-//! checks every record write shares with Collections: injected record locks and the
+//! Single-record CRUD under `/sobjects/{object}[/{id}]` (docs/salesforce.md#single-records), and
+//! the checks every record write shares with Collections: injected record locks and the
 //! row-lock emulation (UNABLE_TO_LOCK_ROW), and the write context a request asks for.
 
 use serde_json::{Map, Value, json};

@@ -1,6 +1,7 @@
-//! `/services/oauth2/authorize`: the browser half of the web-server flow (salesforce-api.md
-//! §1.3). GET renders a login-and-allow page; POST checks the password and sends the browser
-//! back to the callback with `code` and `state`, or with `error=access_denied`.
+//! `/services/oauth2/authorize`: the browser half of the web-server flow
+//! (docs/salesforce.md#authorization-code-grant). GET renders a login-and-allow page; POST checks
+//! the password and sends the browser back to the callback with `code` and `state`, or with
+//! `error=access_denied`.
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Verification of JWT bearer assertions (salesforce-api.md §1.5).
+//! Verification of JWT bearer assertions (docs/salesforce.md#jwt-bearer-grant).
 //!
 //! Order of checks: the issuer names the connected app (whose certificate is needed to
 //! check the signature), then the RS256 signature, then audience, expiry and subject.
@@ -18,7 +18,8 @@ pub(super) const BAD_AUDIENCE: OAuthError =
 /// q/282513 and q/18039), not with a JWT-specific message.
 pub(super) const EXPIRED: OAuthError =
     OAuthError::new("invalid_grant", "expired authorization code");
-/// Unknown subject: the user has not been pre-authorised for the app (§1.5).
+/// Unknown subject: the user has not been pre-authorised for the app
+/// (docs/salesforce.md#jwt-bearer-grant).
 pub(super) const NOT_APPROVED: OAuthError =
     OAuthError::new("invalid_grant", "user hasn't approved this consumer");
 
@@ -29,7 +30,7 @@ pub(super) fn verify(
     instance_url: &str,
     assertion: &str,
 ) -> Result<(), OAuthError> {
-    // Only RS256 is supported (§1.5).
+    // Only RS256 is supported (docs/salesforce.md#jwt-bearer-grant).
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| INVALID_ASSERTION)?;
     if header.alg != Algorithm::RS256 {
         return Err(INVALID_ASSERTION);

@@ -1,7 +1,7 @@
 //! OAuth 2.0 endpoints of the emulated org (`/services/oauth2/...`, `/id/...`) and the
 //! sessions they hand out.
 //!
-//! Behaviour follows `docs/salesforce-api.md` §1: form-encoded token requests, the
+//! Behaviour follows `docs/salesforce.md#oauth`: form-encoded token requests, the
 //! authorization-code (with PKCE), refresh-token, client-credentials, JWT-bearer and
 //! username-password grants, token responses without `expires_in` and with `issued_at` as a
 //! string of milliseconds, HTTP 400 `{"error","error_description"}` failures, revocation,
@@ -30,16 +30,20 @@ use rand::Rng as _;
 use rand::distr::Alphanumeric;
 
 /// How long an authorization code may wait before it is exchanged. Salesforce does not
-/// document it; 15 minutes is the value commonly cited (salesforce-api.md §1.3).
+/// document it; 15 minutes is the value commonly cited
+/// (docs/salesforce.md#authorization-code-grant).
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// Default session lifetime: the org's default session timeout of 2 hours (§1.2).
+/// Default session lifetime: the org's default session timeout of 2 hours
+/// (docs/salesforce.md#token-response).
 pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(2 * 60 * 60);
 
-/// Allowed clock skew on a JWT assertion's `exp` (§1.5: "Salesforce allows ~3 min").
+/// Allowed clock skew on a JWT assertion's `exp` (docs/salesforce.md#jwt-bearer-grant: about three
+/// minutes).
 pub const JWT_EXP_SKEW: Duration = Duration::from_secs(3 * 60);
 
-/// The login hosts a JWT's `aud` may name besides the org's own URL (§1.5).
+/// The login hosts a JWT's `aud` may name besides the org's own URL
+/// (docs/salesforce.md#jwt-bearer-grant).
 pub const JWT_AUDIENCES: [&str; 2] = [
     "https://login.salesforce.com",
     "https://test.salesforce.com",
@@ -154,7 +158,8 @@ pub struct Session {
 }
 
 /// Why an access token was refused. Every variant answers the data API's
-/// `401 INVALID_SESSION_ID` (salesforce-api.md §7.3, restforce expired_session_response.json).
+/// `401 INVALID_SESSION_ID` (docs/salesforce.md#codes; golden:
+/// crates/sfsim/tests/fixtures/goldens/expired_session.json).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
     #[error("no access token was sent")]
@@ -261,7 +266,7 @@ impl Auth {
 
     /// Validates a token sent by a data call. Accepts the bare token or the whole
     /// `Authorization` header value (`Bearer <t>`, or the older `OAuth <t>` some libraries
-    /// still send, salesforce-api.md §0).
+    /// still send, docs/salesforce.md#conventions).
     pub fn check_access_token(&self, bearer: &str) -> Result<Session, SessionError> {
         let token = strip_auth_scheme(bearer).trim();
         if token.is_empty() {
@@ -386,7 +391,8 @@ impl Auth {
         }
     }
 
-    /// The identity URL of the user: `<host>/id/<orgId>/<userId>` (§1.2).
+    /// The identity URL of the user: `<host>/id/<orgId>/<userId>`
+    /// (docs/salesforce.md#token-response).
     fn identity_url(&self, instance_url: &str) -> String {
         format!("{instance_url}/id/{}/{}", self.cfg.org_id, self.cfg.user_id)
     }
@@ -432,7 +438,7 @@ fn random_string(len: usize) -> String {
         .collect()
 }
 
-/// `<15-char org id>!<opaque>`, the shape of real session ids (§1.2).
+/// `<15-char org id>!<opaque>`, the shape of real session ids (docs/salesforce.md#token-response).
 fn new_access_token(org_id: &str) -> String {
     let org15 = org_id.get(..15).unwrap_or(org_id);
     format!("{org15}!AQ{}", random_string(94))
@@ -462,7 +468,8 @@ fn now_secs() -> u64 {
 }
 
 /// `signature` of the token response: base64 HMAC-SHA256 of `id + issued_at` keyed with
-/// the consumer secret (§1.2), so clients can check the response was not tampered with.
+/// the consumer secret (docs/salesforce.md#token-response), so clients can check the response was
+/// not tampered with.
 fn response_signature(client_secret: &str, id: &str, issued_at: &str) -> String {
     let message = format!("{id}{issued_at}");
     // jsonwebtoken renders signatures base64url without padding; Salesforce uses standard

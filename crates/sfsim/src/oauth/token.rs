@@ -19,7 +19,8 @@ use super::{
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 pub(super) const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// A token-endpoint failure: HTTP 400 `{"error","error_description"}` (salesforce-api.md §1.7).
+/// A token-endpoint failure: HTTP 400 `{"error","error_description"}`
+/// (docs/salesforce.md#token-errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct OAuthError {
     pub error: &'static str,
@@ -32,7 +33,7 @@ impl OAuthError {
     }
 }
 
-// The wordings below are the ones recorded from Salesforce in salesforce-api.md §1.3–§1.8.
+// The wordings below are the ones recorded from Salesforce in docs/salesforce.md#token-errors.
 pub(super) const UNSUPPORTED_GRANT: OAuthError =
     OAuthError::new("unsupported_grant_type", "grant type not supported");
 pub(super) const INVALID_CLIENT_ID: OAuthError =
@@ -167,7 +168,8 @@ pub(super) async fn token(
             .map(|g| (g, true)),
         Some("client_credentials") => auth.client_credentials_grant(&client).map(|g| (g, true)),
         Some("password") => auth.password_grant(&client, &params).map(|g| (g, true)),
-        // The documented JWT response has neither issued_at nor signature (§1.5).
+        // The documented JWT response has neither issued_at nor signature
+        // (docs/salesforce.md#jwt-bearer-grant).
         Some(JWT_BEARER_GRANT) => auth.jwt_grant(&params).map(|g| (g, false)),
         _ => Err(UNSUPPORTED_GRANT),
     };
@@ -237,7 +239,7 @@ impl Auth {
         let scopes = {
             let mut state = self.lock();
             let entry = state.codes.get_mut(code).ok_or(INVALID_CODE)?;
-            // Single use, short lived (§1.3).
+            // Single use, short lived (docs/salesforce.md#authorization-code-grant).
             if entry.used || entry.issued.elapsed() >= self.cfg.code_ttl {
                 return Err(EXPIRED_CODE);
             }
@@ -271,7 +273,8 @@ impl Auth {
         let rt = param(params, "refresh_token").ok_or(EXPIRED_TOKEN)?;
         let mut state = self.lock();
         let scopes = state.refresh.get(rt).ok_or(EXPIRED_TOKEN)?.scopes.clone();
-        // No rotation: the response carries no new refresh token (§1.4).
+        // No rotation: the response carries no new refresh token
+        // (docs/salesforce.md#refresh-token-grant).
         let access_token = self.insert_access(&mut state, Some(rt.to_owned()), scopes.clone());
         Ok(Grant {
             access_token,
@@ -318,7 +321,8 @@ impl Auth {
         Ok(self.grant(self.scopes_without_refresh(), false))
     }
 
-    /// Flows without a user at the keyboard never yield a refresh token (§1.2).
+    /// Flows without a user at the keyboard never yield a refresh token
+    /// (docs/salesforce.md#token-response).
     fn scopes_without_refresh(&self) -> Vec<String> {
         self.cfg
             .scopes
@@ -328,7 +332,7 @@ impl Auth {
             .collect()
     }
 
-    /// Renders §1.2's shape, in Salesforce's key order.
+    /// Renders the shape of docs/salesforce.md#token-response, in Salesforce's key order.
     fn token_response(&self, grant: &Grant, signed: bool) -> axum::Json<Value> {
         let instance_url = self.instance_url();
         let id = self.identity_url(&instance_url);
@@ -374,9 +378,9 @@ impl Auth {
     }
 }
 
-/// `POST /services/oauth2/introspect` (RFC 7662, salesforce-api.md §1.1): the connected app
-/// asks whether a token is active. Needs the app's credentials; unknown, revoked or expired
-/// tokens are just `{"active":false}`.
+/// `POST /services/oauth2/introspect` (RFC 7662, docs/salesforce.md#revocation-and-introspection):
+/// the connected app asks whether a token is active. Needs the app's credentials; unknown, revoked
+/// or expired tokens are just `{"active":false}`.
 pub(super) async fn introspect(
     State(auth): State<Arc<Auth>>,
     headers: HeaderMap,
@@ -435,7 +439,7 @@ impl Auth {
     }
 }
 
-// Mobile SDK "Revoking OAuth Tokens" (salesforce-api.md §1.8).
+// Mobile SDK "Revoking OAuth Tokens" (docs/salesforce.md#revocation-and-introspection).
 const UNSUPPORTED_TOKEN_TYPE: OAuthError =
     OAuthError::new("unsupported_token_type", "unsupported token type");
 const INVALID_TOKEN: OAuthError = OAuthError::new("invalid_token", "invalid token");

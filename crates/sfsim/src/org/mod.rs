@@ -165,6 +165,8 @@ pub struct Org {
     pub user_id: String,
     /// Changes whenever metadata changes; drives describe's `If-Modified-Since`.
     pub metadata_modified: OffsetDateTime,
+    /// Custom fields made through the Tooling API, permission sets, field permissions.
+    pub setup: crate::setup::Setup,
 }
 
 /// Now, truncated to milliseconds as Salesforce stores it.
@@ -193,6 +195,7 @@ impl Org {
                 let t = now();
                 t.replace_nanosecond(0).unwrap_or(t)
             },
+            setup: crate::setup::Setup::default(),
         }
     }
 

@@ -77,7 +77,8 @@ fn email_field() -> String {
     "Email".to_owned()
 }
 
-/// Salesforce's default duplicate-alert text (§10, recorded response).
+/// Salesforce's default duplicate-alert text (docs/salesforce.md#duplicate-rules, recorded
+/// response).
 pub const DUPLICATE_MESSAGE: &str =
     "You're creating a duplicate record. We recommend you use an existing record instead.";
 
@@ -194,7 +195,7 @@ impl Org {
                            "record": {"attributes": {"type": obj, "url": format!("/services/data/v{}/sobjects/{obj}/{m}", crate::api::LATEST_VERSION)}, "Id": m}})
                 })
                 .collect();
-            // Shape of §10's recorded response.
+            // Shape of the recorded response (docs/salesforce.md#duplicate-rules).
             let dup = json!({
                 "allowSave": allow,
                 "duplicateRule": rule.name,

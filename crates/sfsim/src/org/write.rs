@@ -126,7 +126,7 @@ impl Org {
     ) -> Result<String, WriteError> {
         let (slot, id18, existing) = self.existing(object, id)?;
         if existing.get("IsConverted") == Some(&Value::Bool(true)) && !ctx.system {
-            // §9.1: converted leads are read-only for the API.
+            // docs/salesforce.md#standard-fields: converted leads are read-only for the API.
             return Err(WriteError::bad(
                 "CANNOT_UPDATE_CONVERTED_LEAD",
                 "cannot reference converted lead",

@@ -5,7 +5,7 @@
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, UtcOffset};
 
-/// Salesforce's datetime output: `2024-01-15T10:30:00.000+0000` (§0).
+/// Salesforce's datetime output: `2024-01-15T10:30:00.000+0000` (docs/salesforce.md#conventions).
 pub fn format_datetime(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
     format!(
@@ -30,7 +30,7 @@ pub fn parse_date(s: &str) -> Option<Date> {
 }
 
 /// Accepts ISO-8601 with `Z`, `+00:00` or `+0000` offsets, with or without fraction
-/// (§9.4: all are accepted on input).
+/// (docs/salesforce.md#conventions: all are accepted on input).
 pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         return Some(t);

@@ -1,7 +1,7 @@
 //! The SOQL subset the emulated org understands: parsing, checking against the org's
 //! metadata, and evaluating against records. Pure: no store, no I/O.
 //!
-//! Supported (salesforce-api.md §4): `SELECT` of fields, parent-relationship fields
+//! Supported (docs/salesforce.md#query): `SELECT` of fields, parent-relationship fields
 //! (`Account.Name`) and `COUNT()`; `FROM` one object; `WHERE` with `= != <> < > <= >=`,
 //! `IN`, `NOT IN`, `LIKE`, `AND`, `OR`, `NOT`, parentheses, `null`, `TRUE`/`FALSE`,
 //! numbers, quoted strings and unquoted date / datetime literals; `ORDER BY` with

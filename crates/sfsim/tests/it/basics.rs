@@ -1,4 +1,5 @@
-//! Versions, sessions, limits, request-size limits and describe (salesforce-api.md §2, §3, §4.3, §8).
+//! Versions, sessions, limits, request-size limits and describe (docs/salesforce.md#api-versions,
+//! #describe, #limits).
 
 use reqwest::Method;
 use serde_json::Value;
@@ -131,7 +132,8 @@ async fn describe_has_realistic_keys_and_fls() {
     let r = o.get("/sobjects/Lead/describe").await;
     assert_eq!(r.status, 200);
     let d = &r.body;
-    // Required keys of DescribeSObjectResult (plugin-schema sobject-describe.json, §3.2).
+    // Required keys of DescribeSObjectResult (plugin-schema sobject-describe.json,
+    // docs/salesforce.md#describe).
     for k in [
         "actionOverrides",
         "activateable",

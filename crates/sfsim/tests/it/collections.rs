@@ -1,4 +1,4 @@
-//! sObject Collections (salesforce-api.md §5.2).
+//! sObject Collections (docs/salesforce.md#sobject-collections).
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Composite (salesforce-api.md §5.3).
+//! Composite (docs/salesforce.md#composite).
 
 use serde_json::{Value, json};
 

@@ -9,3 +9,4 @@ mod query;
 mod records;
 mod support;
 mod tls;
+mod tooling;

@@ -1,4 +1,4 @@
-//! The OAuth endpoints against salesforce-api.md §1, served standalone on 127.0.0.1.
+//! The OAuth endpoints against docs/salesforce.md#oauth, served standalone on 127.0.0.1.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -168,9 +168,10 @@ const JWT_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 // ---------------------------------------------------------------------------------------
 // Token response shape
 
-/// Golden shape: salesforce-api.md §1.2 (restforce spec/fixtures/auth_success_response.json
-/// plus the modern `token_type` and `scope`): these keys in this order, `issued_at` a string
-/// of milliseconds, no `expires_in`, `signature` = base64 HMAC-SHA256(id + issued_at).
+/// Golden shape: docs/salesforce.md#token-response (restforce
+/// spec/fixtures/auth_success_response.json plus the modern `token_type` and `scope`): these keys
+/// in this order, `issued_at` a string of milliseconds, no `expires_in`, `signature` = base64
+/// HMAC-SHA256(id + issued_at).
 #[tokio::test]
 async fn web_server_flow_response_has_salesforce_shape() {
     let s = server().await;
@@ -292,7 +293,8 @@ async fn pkce_public_client_needs_the_right_verifier() {
         }
     };
     let challenge = pkce(verifier);
-    // Missing verifier after a challenge: invalid_grant; wrong one: invalid_request (§1.3).
+    // Missing verifier after a challenge: invalid_grant; wrong one: invalid_request
+    // (docs/salesforce.md#authorization-code-grant).
     let code = s.code(&[("code_challenge", &challenge)]).await;
     assert_error(
         &exchange(code.clone(), None).await,
@@ -690,7 +692,8 @@ async fn jwt_bearer_good_assertions() {
             .token(&[("grant_type", JWT_GRANT), ("assertion", &jwt(JWT_KEY, &c))])
             .await;
         assert_eq!(status, 200, "aud {aud}: {body}");
-        // The documented JWT response: no refresh token, no issued_at/signature (§1.5).
+        // The documented JWT response: no refresh token, no issued_at/signature
+        // (docs/salesforce.md#jwt-bearer-grant).
         let keys: Vec<&str> = body
             .as_object()
             .expect("object")
@@ -970,7 +973,8 @@ async fn session_errors_answer_invalid_session_id() {
         .await
         .expect("body");
     let body: Value = serde_json::from_slice(&bytes).expect("json");
-    // restforce spec/fixtures/expired_session_response.json (salesforce-api.md §11 #2).
+    // The golden crates/sfsim/tests/fixtures/goldens/expired_session.json (restforce's
+    // spec/fixtures/expired_session_response.json).
     assert_eq!(
         body,
         json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])

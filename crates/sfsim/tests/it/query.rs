@@ -1,4 +1,4 @@
-//! SOQL over REST: results, relationships, pagination, errors (salesforce-api.md §4).
+//! SOQL over REST: results, relationships, pagination, errors (docs/salesforce.md#query).
 
 use reqwest::Method;
 use serde_json::{Value, json};

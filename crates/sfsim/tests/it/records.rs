@@ -1,4 +1,5 @@
-//! Single-record CRUD and write validation (salesforce-api.md §5.1, §7, §9, §10).
+//! Single-record CRUD and write validation (docs/salesforce.md#single-records, #error-codes,
+//! #standard-fields, #duplicate-rules).
 
 use reqwest::Method;
 use serde_json::{Value, json};

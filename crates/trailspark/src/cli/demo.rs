@@ -1,8 +1,9 @@
 //! `trailspark demo`: the whole service on one machine with no setup — an emulated
 //! Salesforce org (sfsim, default data plus two demo rules), an embedded SQLite database,
-//! the destination mapped to the seed's suggested fields, an Owner token, and a trickle of
-//! sample evaluations so the sync log moves: existing Contacts and Leads updated, new hot
-//! leads created, and a few instructive failures (a validation rule, a truncated reasoning).
+//! the destination mapped to the suggested fields (docs/product.md#the-salesforce-fields), an
+//! Owner token, and a trickle of sample evaluations so the sync log moves: existing Contacts and
+//! Leads updated, new hot leads created, and a few instructive failures (a validation rule, a
+//! truncated reasoning).
 //!
 //! It is the `serve` command with its inputs made up, so the web settings page and sign-in
 //! plug into the same `Application` later.

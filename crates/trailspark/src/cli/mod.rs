@@ -5,6 +5,7 @@ pub mod common;
 pub mod demo;
 pub mod fields;
 pub mod serve;
+pub mod setup_org;
 pub mod sfsim;
 pub mod sync;
 pub mod token;

@@ -12,7 +12,7 @@ use super::common::{EXIT_CANNOT_START, load_config, print_error};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The configuration file (contract §2).
+    /// The configuration file (docs/configuration.md).
     #[arg(long)]
     pub config: PathBuf,
     /// Serve the HTTP API only (workers run in other processes on a shared PostgreSQL).

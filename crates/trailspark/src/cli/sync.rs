@@ -60,7 +60,7 @@ pub struct Args {
     /// Composite requests in flight at once.
     #[arg(long, default_value_t = delivery::DEFAULT_CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub concurrency: usize,
-    /// Reject evaluations with keys the contract does not define.
+    /// Reject evaluations with keys the evaluation format (docs/api.md#evaluation) does not define.
     #[arg(long)]
     pub strict: bool,
     /// Times evaluations that failed transiently (row lock, Salesforce unavailable, lost

@@ -608,9 +608,9 @@ async fn saved_settings_take_effect_on_the_next_batch_and_a_retry_sees_a_new_fie
     assert_eq!(rec["AI_Score__c"], "warm", "{rec}");
 }
 
-/// The seed's first troubleshooting path: a mapped Contact field missing in the org fails
-/// the delivery; the admin creates the field in Salesforce and retries; the retry delivers
-/// without a restart (the retry makes the workers read the org's fields again).
+/// The first troubleshooting path of docs/product.md#troubleshooting: a mapped Contact field
+/// missing in the org fails the delivery; the admin creates the field in Salesforce and retries;
+/// the retry delivers without a restart (the retry makes the workers read the org's fields again).
 #[tokio::test]
 async fn a_retry_after_the_field_is_created_delivers_without_a_restart() {
     let scratch = Scratch::new("stale-metadata");
@@ -705,5 +705,90 @@ async fn stored_secrets_are_unreadable_in_the_database_file_and_absent_from_logs
     assert!(
         log.contains("TRACE") || log.contains("trace"),
         "the log is at trace level"
+    );
+}
+
+/// "Set up the org for me" through the API on an org without any TrailSpark field: anyone
+/// may see the plan, only an Owner or Admin may apply it; once applied the suggested
+/// settings save cleanly and a second run has nothing to do.
+#[tokio::test]
+async fn the_setup_route_shows_the_plan_to_viewers_and_applies_it_for_admins() {
+    let t = bare("setup-api", Vec::new()).await;
+    t.org
+        .control()
+        .load_scenario(&sfsim::Scenario::bare())
+        .expect("bare org");
+    add_user(&t.config, "owner@acme.example", "owner").await;
+    add_user(&t.config, "viewer@acme.example", "viewer").await;
+    let base = t.svc.base.clone().unwrap();
+    let owner = Browser::sign_in(&base, "owner@acme.example", PASSWORD).await;
+    let viewer = Browser::sign_in(&base, "viewer@acme.example", PASSWORD).await;
+    let (status, v, _) = owner.connect(&t.org, "prod").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // The suggested settings cannot be saved yet: the fields are missing.
+    let (status, v) = owner
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/salesforce",
+            Some(&settings_for("prod")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+
+    let (status, plan) = viewer
+        .send(
+            Method::POST,
+            "/api/v1/integrations/prod/setup?dry_run=true",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let creates: Vec<&str> = plan["plan"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["action"] == "create")
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    assert_eq!(creates.len(), 7, "the seven suggested fields: {plan}");
+    assert!(
+        creates.contains(&"Account.TrailSpark_Propensity__c"),
+        "{creates:?}"
+    );
+    assert_eq!(plan["applied"], Value::Null);
+    let (status, v) = viewer
+        .send(Method::POST, "/api/v1/integrations/prod/setup", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+
+    let (status, done) = owner
+        .send(Method::POST, "/api/v1/integrations/prod/setup", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["applied"]["failures"], 0, "{done}");
+    assert!(done["api_calls"].as_u64().is_some_and(|n| n <= 6), "{done}");
+    let (status, again) = owner
+        .send(Method::POST, "/api/v1/integrations/prod/setup", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["nothing_to_do"], true, "{again}");
+    assert_eq!(again["applied"], Value::Null, "no write on a second run");
+
+    // The seven fields hold the suggested mapping (the Lead propensity fallback is an
+    // eighth field, set up when the settings map it).
+    let mut s = settings_for("prod");
+    s["propensity"]["lead_field"] = Value::Null;
+    let (status, v) = owner
+        .send(Method::PUT, "/api/v1/destinations/salesforce", Some(&s))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (_, audit) = owner.send(Method::GET, "/api/v1/audit", None).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "setup.apply"),
+        "{audit}"
     );
 }

@@ -7,4 +7,5 @@ mod fields;
 mod roles;
 mod rules;
 mod service;
+mod setup_org;
 mod sync;

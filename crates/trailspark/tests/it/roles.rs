@@ -145,6 +145,12 @@ async fn every_route_checks_the_role_the_contract_gives_it() {
             None,
             Need::Viewer,
         ),
+        (
+            Method::POST,
+            "/api/v1/integrations/sim/setup?dry_run=true".into(),
+            None,
+            Need::Viewer,
+        ),
         (Method::GET, "/api/v1/users".into(), None, Need::Owner),
         (
             Method::POST,
