@@ -66,7 +66,7 @@ pub struct WorkerOptions {
     pub poll_interval: Duration,
     /// Lease length; extended every third of it while a batch is in flight.
     pub lease_for: Duration,
-    /// While paused: when to probe the org (`pause_recheck` is its daily-limit interval).
+    /// While paused: when to probe the org (`daily_recheck` for the daily limit).
     pub probe: ProbePolicy,
     /// How long an in-flight batch may run on after shutdown was asked.
     pub shutdown_grace: Duration,
