@@ -4,7 +4,7 @@
 # clippy and the document-reference check, then runs the Rust tests of every crate and the
 # Python client test against the emulated org.
 #
-# The PostgreSQL tests are #[ignore]d so a plain `cargo test` without a server reports them
+# The PostgreSQL and browser tests are #[ignore]d so a plain `cargo test` without a server reports them
 # as skipped rather than passed; this script runs them too (`--run-ignored all`), and they
 # fail when TRAILSPARK_TEST_POSTGRES_URL is missing.
 set -euo pipefail
@@ -16,6 +16,30 @@ pg_env="$(scripts/start-postgres.sh)"
 eval "$pg_env"
 : "${TRAILSPARK_TEST_POSTGRES_URL:?start-postgres.sh did not set it}"
 export TRAILSPARK_TEST_POSTGRES_URL
+
+# The browser tests: Chromium, chromedriver and axe-core, installed when missing (apt-get
+# update only then). Under CI a missing tool fails the run instead of skipping the tests.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+  fi
+fi
+axe_dir=target/npm
+if [ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" ] && command -v npm >/dev/null 2>&1; then
+  mkdir -p "$axe_dir"
+  npm install --no-save --prefix "$axe_dir" axe-core
+fi
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
+  && [ -f "$axe_dir/node_modules/axe-core/axe.min.js" ]; then
+  CHROMIUM="$(command -v chromium)"
+  CHROMEDRIVER="$(command -v chromedriver)"
+  AXE="$PWD/$axe_dir/node_modules/axe-core/axe.min.js"
+  export CHROMIUM CHROMEDRIVER AXE
+elif [ "${CI:-}" = "true" ]; then
+  echo "the browser tests need chromium, chromedriver and axe-core, and they could not be installed" >&2
+  exit 1
+fi
 
 # Rust: build every target, lint it, check the document references, then every crate's
 # unit and integration tests, the PostgreSQL ones included.

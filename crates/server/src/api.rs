@@ -170,7 +170,7 @@ pub async fn ingest(state: &AppState, items: &[Value]) -> Result<Value, ApiError
 }
 
 /// The report-line shape of one delivery, with the queue's view (state, attempts) added.
-fn delivery_line(d: &store::Delivery, email: &str) -> Value {
+pub fn delivery_line(d: &store::Delivery, email: &str) -> Value {
     let mut line = match &d.last_report {
         Some(Value::Object(m)) => m.clone(),
         _ => {
@@ -229,13 +229,13 @@ pub async fn get_evaluation(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct DeliveriesQuery {
-    outcome: Option<String>,
-    since: Option<String>,
-    email: Option<String>,
-    cursor: Option<String>,
-    limit: Option<usize>,
+    pub outcome: Option<String>,
+    pub since: Option<String>,
+    pub email: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
 }
 
 /// `GET /api/v1/deliveries?outcome=&since=&email=&cursor=&limit=`: the sync log, newest first.
@@ -252,6 +252,29 @@ pub async fn list_deliveries(
     query: Result<Query<DeliveriesQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let page = deliveries_page(&state, &q).await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|v| {
+            let mut line = delivery_line(&v.delivery, &v.email);
+            if let Value::Object(m) = &mut line {
+                m.insert("evaluated_at".into(), json!(rfc3339(v.evaluated_at)));
+            }
+            line
+        })
+        .collect();
+    Ok(Json(
+        json!({"items": items, "next_cursor": page.next_cursor}),
+    ))
+}
+
+/// One page of the sync log, newest first (the API's list and the Sync log page): the
+/// query checked, then the store's keyset listing.
+pub async fn deliveries_page(
+    state: &AppState,
+    q: &DeliveriesQuery,
+) -> Result<store::Page, ApiError> {
     let outcome = match q.outcome.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(DeliveryOutcome::parse(s).ok_or_else(|| {
@@ -277,6 +300,7 @@ pub async fn list_deliveries(
         since,
         email: q
             .email
+            .as_deref()
             .map(|e| e.trim().to_lowercase())
             .filter(|e| !e.is_empty()),
         destination: None,
@@ -289,20 +313,7 @@ pub async fn list_deliveries(
             limit,
         )
         .await?;
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|v| {
-            let mut line = delivery_line(&v.delivery, &v.email);
-            if let Value::Object(m) = &mut line {
-                m.insert("evaluated_at".into(), json!(rfc3339(v.evaluated_at)));
-            }
-            line
-        })
-        .collect();
-    Ok(Json(
-        json!({"items": items, "next_cursor": page.next_cursor}),
-    ))
+    Ok(page)
 }
 
 fn parse_time(key: &str, s: &str) -> Result<OffsetDateTime, ApiError> {
@@ -324,13 +335,20 @@ pub async fn retry_delivery(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    retry_one(&state, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"requeued": 1}))).into_response())
+}
+
+/// Re-queues one delivery (the API and the Retry button); the workers re-read the field
+/// metadata first.
+pub async fn retry_one(state: &AppState, id: &str) -> Result<(), ApiError> {
     let not_found = || ApiError::NotFound(format!("no delivery with id {id:?}"));
     let parsed: DeliveryId = id.parse().map_err(|_| not_found())?;
     match state.store.retry_delivery(parsed).await? {
         RetryOutcome::Requeued => {
-            request_metadata_refresh(&state).await;
+            request_metadata_refresh(state).await;
             state.notify.notify_waiters();
-            Ok((StatusCode::ACCEPTED, Json(json!({"requeued": 1}))).into_response())
+            Ok(())
         }
         RetryOutcome::AlreadyQueued => Err(ApiError::Conflict {
             code: "already_queued",
@@ -367,12 +385,18 @@ pub async fn retry_failed(
             ));
         }
     }
+    let n = retry_all_failed(&state).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"requeued": n}))).into_response())
+}
+
+/// Re-queues every failed delivery (the API and "Retry all failed"); how many.
+pub async fn retry_all_failed(state: &AppState) -> Result<u64, ApiError> {
     let n = state.store.retry_failed(None).await?;
     if n > 0 {
-        request_metadata_refresh(&state).await;
+        request_metadata_refresh(state).await;
         state.notify.notify_waiters();
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({"requeued": n}))).into_response())
+    Ok(n)
 }
 
 /// `POST /api/v1/destinations/salesforce/replay {"from","to","basis"?}`

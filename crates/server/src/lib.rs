@@ -1,5 +1,5 @@
 //! The trailspark service: the HTTP API (ingest, log, retry, settings, integrations,
-//! health, metrics), roles on API tokens, and the delivery workers, over one store.
+//! health, metrics), the web app's pages, roles on API tokens, and the delivery workers, over one store.
 //!
 //! ```text
 //! Application::build(settings, connector)  → binds the listener, opens the store
@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod passwords;
 pub mod secrets;
 pub mod session;
+pub mod web;
 pub mod worker;
 
 use std::future::Future;
@@ -214,6 +215,8 @@ pub fn router(state: AppState) -> Router {
         // Only matched routes reach the role check (`route_layer`), so an unknown path is
         // a 404 and never a 401.
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require))
+        // The web app's pages, behind their own table and the same role rules.
+        .merge(web::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -567,7 +567,48 @@ pub fn router(control: Control) -> Router {
         .route("/__sfsim/limits", axum::routing::put(put_limits))
         .route("/__sfsim/calls", get(get_calls).delete(delete_calls))
         .route("/__sfsim/counters", get(get_counters))
+        // A record's page, as `{instance_url}/{id}` opens it in Salesforce's UI.
+        .route("/{id}", get(record_page))
         .with_state(control)
+}
+
+/// A minimal record page: the object and every field with its value.
+async fn record_page(State(c): State<Control>, Path(id): Path<String>) -> Response {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let Some(rec) = c.record(&id) else {
+        return (StatusCode::NOT_FOUND, "no record with this id").into_response();
+    };
+    let object = rec["attributes"]["type"]
+        .as_str()
+        .unwrap_or("Record")
+        .to_string();
+    let rows: String = rec
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| *k != "attributes")
+                .map(|(k, v)| {
+                    let v = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
+                    format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{object} {id}</title></head>\
+         <body><main><h1>{object} {id}</h1><table>{rows}</table></main></body></html>",
+        object = esc(&object),
+        id = esc(&id)
+    ))
+    .into_response()
 }
 
 pub(crate) fn now_time() -> time::OffsetDateTime {

@@ -94,6 +94,20 @@ pub async fn begin(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let input: BeginConnect = json_body(body)?;
+    let url = begin_connect(&state, &caller, input).await?;
+    Ok(Json(
+        json!({"authorize_url": url, "redirect_uri": redirect_uri(&state)}),
+    ))
+}
+
+/// Begins connecting an org (the API's Connect and the Connect form): checks the input,
+/// stores the single-use state with the sealed PKCE verifier, and returns the org's
+/// authorize URL for the browser to open.
+pub async fn begin_connect(
+    state: &AppState,
+    caller: &Caller,
+    input: BeginConnect,
+) -> Result<String, ApiError> {
     let name = input.name.trim().to_string();
     check_name(&name)?;
     if state.integrations.is_config(&name) {
@@ -135,22 +149,20 @@ pub async fn begin(
     let url = authorize_url(
         &login,
         &client_id,
-        &redirect_uri(&state),
+        &redirect_uri(state),
         &state_token,
         &pkce.challenge,
         SCOPES,
     );
     audit(
-        &state,
+        state,
         caller.actor(),
         "connection.begin",
         Some(&name),
         json!({"login_url": login.as_str(), "sandbox": input.sandbox, "client_id": client_id}),
     )
     .await;
-    Ok(Json(
-        json!({"authorize_url": url, "redirect_uri": redirect_uri(&state)}),
-    ))
+    Ok(url)
 }
 
 pub fn redirect_uri(state: &AppState) -> String {
@@ -183,6 +195,35 @@ pub async fn callback(
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Result<Response, ApiError> {
+    let html = wants_html(&headers);
+    match complete(&state, &headers, q).await {
+        // A browser sees the refusal on the Connect tab, in words, rather than as JSON.
+        Err(e) if html => {
+            let back = format!(
+                "{}{CONNECTED_PAGE}?connect_error={}",
+                state.public_url.trim_end_matches('/'),
+                url::form_urlencoded::byte_serialize(e.to_string().as_bytes()).collect::<String>()
+            );
+            Ok(axum::response::Redirect::to(&back).into_response())
+        }
+        other => other,
+    }
+}
+
+/// Does the request come from a browser page (an `Accept` naming `text/html`)?
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+async fn complete(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: CallbackQuery,
+) -> Result<Response, ApiError> {
+    let state = state.clone();
     let bad_state = || {
         ApiError::bad_request(
             "invalid_state",
@@ -206,7 +247,7 @@ pub async fn callback(
     let actor = if begun.started_by.starts_with("token:") {
         begun.started_by.clone()
     } else {
-        match session_of(&state, &headers).await? {
+        match session_of(&state, headers).await? {
             Some(s) if s.user.id == begun.started_by => s.user.email.clone(),
             _ => {
                 return Err(ApiError::Forbidden {
@@ -328,6 +369,10 @@ pub async fn callback(
         "{}{CONNECTED_PAGE}?connected={name}",
         state.public_url.trim_end_matches('/')
     );
+    // A browser lands back on the Connect tab; API clients get the JSON answer.
+    if wants_html(headers) {
+        return Ok(axum::response::Redirect::to(&next).into_response());
+    }
     Ok((
         StatusCode::OK,
         Json(json!({
@@ -412,8 +457,18 @@ pub async fn test(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let i = find(&state, &name).await?;
-    let result = match client_of(&state, &i).await {
+    test_connection(&state, &caller, &name).await.map(Json)
+}
+
+/// Test Connection (the API's and the Connect tab's): who and which org, the API version,
+/// the daily API requests used and allowed; or the error with its hint.
+pub async fn test_connection(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let i = find(state, name).await?;
+    let result = match client_of(state, &i).await {
         Err(e) => json!({"ok": false, "error": {"code": e.code(), "message": e.to_string(),
                          "hint": "connect the org again under Settings > CRM Integration > Connect"}}),
         Ok(client) => match client.identity().await {
@@ -437,14 +492,14 @@ pub async fn test(
         },
     };
     audit(
-        &state,
+        state,
         caller.actor(),
         "connection.test",
-        Some(&name),
+        Some(name),
         json!({"ok": result["ok"]}),
     )
     .await;
-    Ok(Json(result))
+    Ok(result)
 }
 
 /// `DELETE /api/v1/integrations/{name}` (Disconnect): revokes the refresh token at
@@ -458,7 +513,21 @@ pub async fn disconnect(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let i = find(&state, &name).await?;
+    let revoked = disconnect_integration(&state, &caller, &name).await?;
+    Ok(Json(
+        json!({"disconnected": name, "revoked_at_salesforce": revoked}),
+    ))
+}
+
+/// Disconnect (the API's and the Connect tab's): revokes the refresh token at Salesforce
+/// and deletes the stored secrets; answers whether Salesforce confirmed the revocation.
+pub async fn disconnect_integration(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<bool, ApiError> {
+    let name = name.to_string();
+    let i = find(state, &name).await?;
     let crate::integrations::Source::Stored(c) = &i.source else {
         return Err(ApiError::conflict(
             "managed_by_config",
@@ -484,16 +553,14 @@ pub async fn disconnect(
     state.store.disconnect_connection(&name).await?;
     state.integrations.sync_stored(state.store.as_ref()).await?;
     audit(
-        &state,
+        state,
         caller.actor(),
         "connection.disconnect",
         Some(&name),
         json!({"revoked_at_salesforce": revoked}),
     )
     .await;
-    Ok(Json(
-        json!({"disconnected": name, "revoked_at_salesforce": revoked}),
-    ))
+    Ok(revoked)
 }
 
 #[derive(Deserialize)]
@@ -532,16 +599,7 @@ pub async fn fields(
             ),
         )
     })?;
-    let i = find(&state, &name).await?;
-    let client = client_of(&state, &i).await?;
-    let describe = if q.refresh.unwrap_or(false) {
-        client.describe_refresh(object.as_str()).await
-    } else {
-        client.describe(object.as_str()).await
-    }
-    .map_err(|e| salesforce_refusal(&format!("cannot read the {} fields", object.as_str()), &e))?;
-    let om = delivery::object_meta(&describe);
-    let options = slot_options(&om, slot);
+    let options = field_options(&state, &name, object, slot, q.refresh.unwrap_or(false)).await?;
     Ok(Json(json!({
         "integration": name,
         "object": object.as_str(),
@@ -549,4 +607,24 @@ pub async fn fields(
         "fields": options.fields,
         "not_offered": options.not_offered,
     })))
+}
+
+/// The field options of one slot on one object (the API's list and the Destinations
+/// dropdowns): from the client's describe cache, or read again when `refresh`.
+pub async fn field_options(
+    state: &AppState,
+    name: &str,
+    object: SObject,
+    slot: Slot,
+    refresh: bool,
+) -> Result<delivery::meta::SlotOptions, ApiError> {
+    let i = find(state, name).await?;
+    let client = client_of(state, &i).await?;
+    let describe = if refresh {
+        client.describe_refresh(object.as_str()).await
+    } else {
+        client.describe(object.as_str()).await
+    }
+    .map_err(|e| salesforce_refusal(&format!("cannot read the {} fields", object.as_str()), &e))?;
+    Ok(slot_options(&delivery::object_meta(&describe), slot))
 }

@@ -37,64 +37,7 @@ pub async fn sign_in(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let input: SignIn = json_body(body)?;
-    let email = input.email.trim().to_lowercase();
-    if email.is_empty() || input.password.is_empty() {
-        return Err(ApiError::bad_request(
-            "missing_credentials",
-            "both email and password are required",
-        ));
-    }
-    let (failures, last) = state.store.sign_in_failures(&email).await?;
-    if let Some(wait) = session::sign_in_wait(failures, last, time::OffsetDateTime::now_utc()) {
-        return Err(ApiError::TooManyRequests {
-            message: format!(
-                "too many failed sign-ins for this email: try again in {} s",
-                wait.as_secs().max(1)
-            ),
-            retry_after: wait,
-        });
-    }
-    let user = state.store.find_user_by_email(&email).await?;
-    let ok = match &user {
-        Some(u) => passwords::verify(&input.password, &u.password_hash),
-        None => {
-            passwords::verify_nothing(&input.password);
-            false
-        }
-    };
-    let Some(user) = user.filter(|_| ok) else {
-        let n = state.store.record_sign_in_failure(&email).await?;
-        audit(
-            &state,
-            email.clone(),
-            "session.sign_in_failed",
-            None,
-            json!({"failures": n}),
-        )
-        .await;
-        return Err(ApiError::BadCredentials);
-    };
-    state.store.clear_sign_in_failures(&email).await?;
-    let cookie = session::random_token();
-    let s = state
-        .store
-        .create_session(NewSession {
-            token_hash: hash_token(&cookie),
-            user_id: user.id.clone(),
-            csrf_token: session::random_token(),
-            idle_timeout: IDLE_TIMEOUT,
-            absolute_timeout: ABSOLUTE_TIMEOUT,
-        })
-        .await?;
-    state.store.note_sign_in(&user.id).await?;
-    audit(
-        &state,
-        user.email.clone(),
-        "session.sign_in",
-        None,
-        json!({}),
-    )
-    .await;
+    let (cookie, s) = open_session(&state, &input.email, &input.password).await?;
     let mut resp = (StatusCode::OK, Json(session_json(&s))).into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
@@ -126,18 +69,97 @@ pub async fn sign_out(
     Extension(caller): Extension<Caller>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(value) = session::cookie_value(&headers)
-        && caller.session().is_some()
-    {
-        state.store.delete_session(&hash_token(&value)).await?;
-        audit(&state, caller.actor(), "session.sign_out", None, json!({})).await;
-    }
+    end_session(&state, &caller, &headers).await?;
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut().insert(
         header::SET_COOKIE,
         session::clear_cookie(state.secure_cookies),
     );
     Ok(resp)
+}
+
+/// Checks an email and password (Argon2id), slowing down repeated failures for one email,
+/// and opens a session: the cookie value to set and the session. The API's sign-in and the
+/// sign-in page both come here.
+pub async fn open_session(
+    state: &AppState,
+    email_in: &str,
+    password: &str,
+) -> Result<(String, Session), ApiError> {
+    let email = email_in.trim().to_lowercase();
+    if email.is_empty() || password.is_empty() {
+        return Err(ApiError::bad_request(
+            "missing_credentials",
+            "both email and password are required",
+        ));
+    }
+    let (failures, last) = state.store.sign_in_failures(&email).await?;
+    if let Some(wait) = session::sign_in_wait(failures, last, time::OffsetDateTime::now_utc()) {
+        return Err(ApiError::TooManyRequests {
+            message: format!(
+                "too many failed sign-ins for this email: try again in {} s",
+                wait.as_secs().max(1)
+            ),
+            retry_after: wait,
+        });
+    }
+    let user = state.store.find_user_by_email(&email).await?;
+    let ok = match &user {
+        Some(u) => passwords::verify(password, &u.password_hash),
+        None => {
+            passwords::verify_nothing(password);
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        let n = state.store.record_sign_in_failure(&email).await?;
+        audit(
+            state,
+            email.clone(),
+            "session.sign_in_failed",
+            None,
+            json!({"failures": n}),
+        )
+        .await;
+        return Err(ApiError::BadCredentials);
+    };
+    state.store.clear_sign_in_failures(&email).await?;
+    let cookie = session::random_token();
+    let s = state
+        .store
+        .create_session(NewSession {
+            token_hash: hash_token(&cookie),
+            user_id: user.id.clone(),
+            csrf_token: session::random_token(),
+            idle_timeout: IDLE_TIMEOUT,
+            absolute_timeout: ABSOLUTE_TIMEOUT,
+        })
+        .await?;
+    state.store.note_sign_in(&user.id).await?;
+    audit(
+        state,
+        user.email.clone(),
+        "session.sign_in",
+        None,
+        json!({}),
+    )
+    .await;
+    Ok((cookie, s))
+}
+
+/// Ends the session named by the request's cookie (API sign-out and the page's Sign out).
+pub async fn end_session(
+    state: &AppState,
+    caller: &Caller,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    if let Some(value) = session::cookie_value(headers)
+        && caller.session().is_some()
+    {
+        state.store.delete_session(&hash_token(&value)).await?;
+        audit(state, caller.actor(), "session.sign_out", None, json!({})).await;
+    }
+    Ok(())
 }
 
 fn session_json(s: &Session) -> Value {

@@ -38,24 +38,33 @@ const META_KEY: &str = "meta";
 #[utoipa::path(get, path = "/api/v1/destinations/salesforce", tag = "destination",
     responses((status = 200, description = "The settings in force (keys of [destinations.salesforce]) and meta", body = Object)), security(("bearer" = []), ("session" = [])))]
 pub async fn get(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let (settings, cur) = in_force(&state).await?;
+    let mut body = settings.to_json();
+    body[META_KEY] = match cur {
+        Some(c) => c.meta_json(),
+        None => json!({"managed_by": "database", "read_only": false, "version": null,
+                       "saved_by": null, "saved_at": null}),
+    };
+    Ok(Json(body))
+}
+
+/// The settings to show (the API's GET and the Destinations tab): those in force with
+/// where they come from, or, before anything is saved, the suggested ones, disabled.
+pub async fn in_force(
+    state: &AppState,
+) -> Result<(DestinationSettings, Option<Current>), ApiError> {
     let cur = current::current(state.store.as_ref(), state.config_destination.as_ref())
         .await
         .map_err(ApiError::Internal)?;
-    let (mut body, meta) = match cur {
-        Some(c) => (c.settings.to_json(), c.meta_json()),
+    Ok(match cur {
+        Some(c) => (c.settings.clone(), Some(c)),
         None => {
             let first = state.integrations.all().first().map(|i| i.name.clone());
             let mut s = DestinationSettings::suggested(first.as_deref().unwrap_or(""));
             s.enabled = false;
-            (
-                s.to_json(),
-                json!({"managed_by": "database", "read_only": false, "version": null,
-                       "saved_by": null, "saved_at": null}),
-            )
+            (s, None)
         }
-    };
-    body[META_KEY] = meta;
-    Ok(Json(body))
+    })
 }
 
 #[derive(Deserialize)]
@@ -77,13 +86,33 @@ pub async fn put(
     Query(q): Query<PutQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let value: Value = super::json_body(body)?;
+    match save(&state, &caller, value, q.validate_only.unwrap_or(false)).await? {
+        None => Ok(Json(json!({"valid": true, "problems": []}))),
+        Some(cur) => {
+            let mut body = cur.settings.to_json();
+            body[META_KEY] = cur.meta_json();
+            Ok(Json(body))
+        }
+    }
+}
+
+/// Checks settings against the org and, unless `validate_only`, saves them as a new
+/// version (the API's PUT and the Destinations tab's Save). A refusal is `422
+/// invalid_settings` with one `{"key","code","message","fix"}` detail per problem;
+/// `Ok(None)`: valid, not saved (validate only).
+pub async fn save(
+    state: &AppState,
+    caller: &Caller,
+    mut value: Value,
+    validate_only: bool,
+) -> Result<Option<Current>, ApiError> {
     if state.config_destination.is_some() {
         return Err(ApiError::conflict(
             "managed_by_config",
             "the destination settings are defined in the configuration file ([destinations.salesforce]) and are read-only here; change them in the file",
         ));
     }
-    let mut value: Value = super::json_body(body)?;
     if let Some(obj) = value.as_object_mut() {
         obj.remove(META_KEY);
     }
@@ -102,7 +131,7 @@ pub async fn put(
             details,
         )
     })?;
-    let problems = validate_live(&state, &settings).await?;
+    let problems = validate_live(state, &settings).await?;
     if !problems.is_empty() {
         let details: Vec<Value> = problems.iter().map(problem_json).collect();
         return Err(ApiError::unprocessable(
@@ -114,8 +143,8 @@ pub async fn put(
             details,
         ));
     }
-    if q.validate_only.unwrap_or(false) {
-        return Ok(Json(json!({"valid": true, "problems": []})));
+    if validate_only {
+        return Ok(None);
     }
     let before = current::current(state.store.as_ref(), None)
         .await
@@ -128,7 +157,7 @@ pub async fn put(
         .await?;
     state.notify.notify_waiters();
     audit(
-        &state,
+        state,
         caller.actor(),
         "settings.save",
         Some(SALESFORCE),
@@ -144,9 +173,7 @@ pub async fn put(
             saved_at: saved.saved_at,
         },
     };
-    let mut body = cur.settings.to_json();
-    body[META_KEY] = cur.meta_json();
-    Ok(Json(body))
+    Ok(Some(cur))
 }
 
 /// `GET /api/v1/destinations/salesforce/history`: every saved version, newest first.

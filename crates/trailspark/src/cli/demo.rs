@@ -156,9 +156,9 @@ async fn demo(args: Args) -> Result<()> {
         .await
         .context("cannot create the demo's owner token")?;
 
-    println!("TrailSpark demo is running on http://{addr}");
+    println!("Open {base}/ in a browser (TrailSpark demo, running on http://{addr})");
     println!();
-    println!("  Sign in             POST {base}/api/v1/session");
+    println!("  Sign in             {base}/sign-in  (API: POST {base}/api/v1/session)");
     println!("    email             {OWNER_EMAIL}");
     println!("    password          {password}");
     println!("  API                 {base}/api/v1");

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `trailspark` binary (one test binary for the crate).
 
+mod browser;
 mod check;
 mod connect;
 mod demo;
