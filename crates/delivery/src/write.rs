@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
-use domain::{ReportError, WriteAction, hints};
+use domain::{FailureKind, ReportError, WriteAction, hints};
 use salesforce::{
-    COLLECTION_MAX_RECORDS, COMPOSITE_MAX_HEAVY_SUBREQUESTS, Client, CollectionWrite, ErrorClass,
+    COLLECTION_MAX_RECORDS, COMPOSITE_MAX_HEAVY_SUBREQUESTS, Client, CollectionWrite, Failure,
     Record, SaveResult, WriteOptions,
 };
 
@@ -205,7 +205,16 @@ async fn run_group(client: &Client, group: Group, opts: WriteOptions) -> (Group,
 pub fn apply_group(group: &Group, outcome: GroupAnswer, results: &mut [Option<WriteResult>]) {
     match outcome {
         Err(e) => {
-            let err = report_error(&e);
+            let mut err = report_error(&e);
+            // A create whose answer was lost may exist already: the next attempt must look
+            // it up again rather than resend (the client never resends it blindly).
+            let creates = group
+                .ops
+                .iter()
+                .any(|(op, _)| op.action == salesforce::WriteAction::Create);
+            if creates && e.is_ambiguous() {
+                err = err.with_kind(FailureKind::AmbiguousCreate);
+            }
             for (_, idx) in &group.ops {
                 for &i in idx {
                     results[i] = Some(WriteResult::Failed(err.clone()));
@@ -264,12 +273,12 @@ pub fn save_result(s: &SaveResult) -> WriteResult {
     }
 }
 
-/// A client error as a report error: Salesforce's code when it sent one, ours otherwise;
-/// transient when a later attempt may succeed.
+/// A client error as a report error: Salesforce's code when it sent one, ours otherwise,
+/// and the kind the client decided ([`salesforce::Failure`], mapped one to one).
 pub fn report_error(e: &salesforce::Error) -> ReportError {
     use salesforce::Error as E;
     let message = e.to_string();
-    let mut err = match e {
+    let err = match e {
         E::Api { errors, status } => match errors.first() {
             Some(first) if !first.error_code.is_empty() => {
                 let mut r = ReportError::from_code(&first.error_code, &first.message);
@@ -279,6 +288,7 @@ pub fn report_error(e: &salesforce::Error) -> ReportError {
             _ => ReportError::from_code(&format!("HTTP_{status}"), &message),
         },
         E::Auth { .. } => ReportError::from_code(hints::AUTH_FAILED, &message),
+        E::Throttled { status, .. } => ReportError::from_code(&format!("HTTP_{status}"), &message),
         E::UnexpectedResponse { status, .. } if *status >= 500 => {
             ReportError::from_code(&format!("HTTP_{status}"), &message)
         }
@@ -293,12 +303,29 @@ pub fn report_error(e: &salesforce::Error) -> ReportError {
         E::CannotRefresh => ReportError::from_code("INVALID_SESSION_ID", &message),
         _ => ReportError::from_code(hints::UNEXPECTED_RESPONSE, &message),
     };
-    err.transient = match e.class() {
-        ErrorClass::Retryable | ErrorClass::LimitExceeded => true,
-        ErrorClass::Refresh => !matches!(e, E::CannotRefresh),
-        ErrorClass::Permanent => err.transient && !matches!(e, E::CannotRefresh | E::Auth { .. }),
-    };
+    let failure = e.failure();
+    let mut err = err.with_kind(kind_of(failure));
+    if let Failure::Throttled {
+        retry_after: Some(d),
+    } = failure
+    {
+        err.retry_after_ms = Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    }
     err
+}
+
+/// The client's classification in the report's terms. A session that could not be
+/// refreshed by the client is a refused sign-in.
+pub fn kind_of(f: Failure) -> FailureKind {
+    match f {
+        Failure::Record => FailureKind::Record,
+        Failure::RecordTransient => FailureKind::RecordTransient,
+        Failure::OrgUnavailable => FailureKind::OrgUnavailable,
+        Failure::Throttled { .. } => FailureKind::Throttled,
+        Failure::RequestLimit => FailureKind::RequestLimit,
+        Failure::ConcurrentLimit => FailureKind::ConcurrentLimit,
+        Failure::SessionExpired | Failure::SignedOut => FailureKind::SignedOut,
+    }
 }
 
 #[cfg(test)]
@@ -491,5 +518,95 @@ mod tests {
             }],
         };
         assert!(!report_error(&e).transient);
+    }
+
+    #[test]
+    fn the_kind_is_the_clients_classification() {
+        let api = |status: u16, code: &str, message: &str| salesforce::Error::Api {
+            status,
+            errors: vec![salesforce::ApiError {
+                error_code: code.into(),
+                message: message.into(),
+                fields: vec![],
+            }],
+        };
+        let table = [
+            (
+                api(503, "SERVER_UNAVAILABLE", "busy"),
+                FailureKind::OrgUnavailable,
+            ),
+            (
+                api(
+                    403,
+                    "REQUEST_LIMIT_EXCEEDED",
+                    "TotalRequests Limit exceeded.",
+                ),
+                FailureKind::RequestLimit,
+            ),
+            (
+                api(
+                    403,
+                    "REQUEST_LIMIT_EXCEEDED",
+                    "ConcurrentPerOrgLongTxn Limit exceeded.",
+                ),
+                FailureKind::ConcurrentLimit,
+            ),
+            (
+                api(400, "UNABLE_TO_LOCK_ROW", "locked"),
+                FailureKind::RecordTransient,
+            ),
+            (
+                api(400, "INVALID_FIELD", "No such column"),
+                FailureKind::Record,
+            ),
+            (
+                salesforce::Error::Auth {
+                    status: 400,
+                    error: "invalid_grant".into(),
+                    description: "expired access/refresh token".into(),
+                },
+                FailureKind::SignedOut,
+            ),
+            (salesforce::Error::CannotRefresh, FailureKind::SignedOut),
+        ];
+        for (e, want) in table {
+            assert_eq!(report_error(&e).kind, want, "{e}");
+        }
+        // A 429 without a body is throttling, and carries the org's wait.
+        let e = salesforce::Error::Throttled {
+            status: 429,
+            retry_after: Some(std::time::Duration::from_secs(5)),
+            message: String::new(),
+        };
+        let r = report_error(&e);
+        assert_eq!(
+            (r.code.as_str(), r.kind),
+            ("HTTP_429", FailureKind::Throttled)
+        );
+        assert_eq!(r.retry_after_ms, Some(5000));
+        assert!(r.transient);
+    }
+
+    #[test]
+    fn a_lost_answer_to_a_create_is_an_ambiguous_create() {
+        let group = Group {
+            ops: vec![(
+                CollectionWrite {
+                    action: salesforce::WriteAction::Create,
+                    records: vec![Map::new()],
+                },
+                vec![0],
+            )],
+        };
+        let mut results = vec![None];
+        let lost = salesforce::Error::Transport {
+            kind: salesforce::TransportKind::Timeout,
+            message: "timed out".into(),
+        };
+        apply_group(&group, Err(lost), &mut results);
+        let Some(WriteResult::Failed(e)) = &results[0] else {
+            panic!()
+        };
+        assert_eq!(e.kind, FailureKind::AmbiguousCreate);
     }
 }

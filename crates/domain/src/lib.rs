@@ -5,6 +5,7 @@
 pub mod config;
 pub mod email;
 pub mod evaluation;
+pub mod failure;
 pub mod hints;
 pub mod report;
 
@@ -19,4 +20,5 @@ pub use evaluation::{
     Propensity, Score, csv_record_json, derived_id, describe_errors, format_salesforce_datetime,
     json_kind, parse_salesforce_datetime, report_id,
 };
+pub use failure::FailureKind;
 pub use report::{Outcome, Reason, Report, ReportError, Warning, WriteAction, WriteReport};

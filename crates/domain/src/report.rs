@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::FailureKind;
 use crate::hints;
 
 /// What happened to one evaluation at one destination.
@@ -91,10 +92,17 @@ pub struct ReportError {
     pub code: String,
     pub message: String,
     pub hint: String,
-    /// True when a later retry may succeed (lock contention, 503, limits, connection):
-    /// the service's queue retries these with backoff. Serialized only when true.
+    /// What kind of trouble this is (decided once, where Salesforce's answer was read);
+    /// the service and `trailspark sync` act on it.
+    #[serde(default)]
+    pub kind: FailureKind,
+    /// True when a later retry may succeed (`kind` is not `record`). Serialized only when
+    /// true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub transient: bool,
+    /// For `throttled`: how long the org asked to wait (`Retry-After`), in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
     /// Record ids Salesforce names (duplicates), when any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ids: Vec<String>,
@@ -102,14 +110,30 @@ pub struct ReportError {
 
 impl ReportError {
     /// An error with the hint and transience of the one hint table.
+    /// One record's refusal (a save result): `record_transient` when the hint table marks
+    /// the code transient (a row lock), `record` otherwise.
     pub fn from_code(code: &str, message: &str) -> ReportError {
+        let kind = if hints::is_transient(code, message) {
+            FailureKind::RecordTransient
+        } else {
+            FailureKind::Record
+        };
         ReportError {
             code: code.to_string(),
             message: message.to_string(),
             hint: hints::hint(code, message),
-            transient: hints::is_transient(code, message),
+            kind,
+            transient: kind.is_transient(),
+            retry_after_ms: None,
             ids: Vec::new(),
         }
+    }
+
+    /// The same error, of another kind (the transient flag follows).
+    pub fn with_kind(mut self, kind: FailureKind) -> ReportError {
+        self.kind = kind;
+        self.transient = kind.is_transient();
+        self
     }
 }
 

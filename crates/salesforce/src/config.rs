@@ -199,6 +199,10 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Upper bound of any single delay.
     pub max_delay: Duration,
+    /// Whether org-wide trouble ([`crate::Failure::is_org_wide`]: 5xx, timeouts, the
+    /// concurrent limit) is retried here too. A caller with its own schedule for it (the
+    /// service, `trailspark sync`) turns this off, so retries do not multiply.
+    pub retry_org_wide: bool,
 }
 
 impl Default for RetryPolicy {
@@ -208,6 +212,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(8),
+            retry_org_wide: true,
         }
     }
 }
@@ -217,6 +222,15 @@ impl RetryPolicy {
     pub fn none() -> Self {
         Self {
             max_attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Retries only for one request's own transient trouble (a row lock, a query timeout);
+    /// org-wide trouble is reported at once for the caller to schedule.
+    pub fn record_only() -> Self {
+        Self {
+            retry_org_wide: false,
             ..Self::default()
         }
     }
@@ -403,6 +417,7 @@ mod tests {
             max_attempts: 5,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_millis(1000),
+            retry_org_wide: true,
         };
         assert_eq!(p.delay(1, 0.0), Duration::from_millis(50));
         assert_eq!(p.delay(1, 1.0), Duration::from_millis(100));

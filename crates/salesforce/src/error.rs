@@ -1,10 +1,67 @@
 //! Typed errors and their classification. Salesforce error codes are kept exactly as
 //! Salesforce spells them (`UNABLE_TO_LOCK_ROW`, ...); [`classify`] is the one place that
-//! decides whether a failure is retried, triggers a token refresh, or is final.
+//! decides what kind of trouble a failure is ([`Failure`]); what the client itself does
+//! about it ([`ErrorClass`]) follows from that kind.
+
+use std::time::Duration;
 
 use serde::Deserialize;
 
-/// What a caller can do about an error.
+/// What kind of trouble a failure is: decided once, here, where Salesforce's answer is
+/// read, and carried unchanged to whoever decides about retries (the service's workers,
+/// `trailspark sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The request itself is wrong for this org (validation, field, value, malformed):
+    /// sending it again fails the same way.
+    Record,
+    /// Contention on the record (`UNABLE_TO_LOCK_ROW`, a query timeout): the same request
+    /// may succeed a moment later.
+    RecordTransient,
+    /// The org does not answer (HTTP 500/502/503/504, `SERVER_UNAVAILABLE`, connection
+    /// refused, timeouts): everything sent now fails alike.
+    OrgUnavailable,
+    /// HTTP 429: no call before `Retry-After` (when the org sent one).
+    Throttled { retry_after: Option<Duration> },
+    /// The org's daily request allocation is used up (`REQUEST_LIMIT_EXCEEDED` TotalRequests).
+    RequestLimit,
+    /// The concurrent long-running request limit (`ConcurrentPerOrgLongTxn`): short-lived.
+    ConcurrentLimit,
+    /// The access token expired: refresh it and repeat (the client does this once).
+    SessionExpired,
+    /// The sign-in was refused (refresh token revoked or expired, client credentials
+    /// wrong, a fixed token that expired): nothing works until the org is reconnected.
+    SignedOut,
+}
+
+impl Failure {
+    /// What the client does about it within one call.
+    pub fn class(self) -> ErrorClass {
+        match self {
+            Failure::Record | Failure::SignedOut => ErrorClass::Permanent,
+            Failure::RecordTransient | Failure::OrgUnavailable | Failure::ConcurrentLimit => {
+                ErrorClass::Retryable
+            }
+            Failure::Throttled { .. } | Failure::RequestLimit => ErrorClass::LimitExceeded,
+            Failure::SessionExpired => ErrorClass::Refresh,
+        }
+    }
+
+    /// Trouble of the whole org (or of the integration's access to it), as opposed to one
+    /// request's or record's: every other request sent now would fail the same way.
+    pub fn is_org_wide(self) -> bool {
+        matches!(
+            self,
+            Failure::OrgUnavailable
+                | Failure::Throttled { .. }
+                | Failure::RequestLimit
+                | Failure::ConcurrentLimit
+                | Failure::SignedOut
+        )
+    }
+}
+
+/// What the client does about an error within one call (follows from [`Failure`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
     /// Transient: retry later with backoff (the client already did, within its policy).
@@ -60,6 +117,13 @@ pub enum Error {
         content_type: String,
         snippet: String,
     },
+    /// HTTP 429 Too Many Requests; `retry_after` from the `Retry-After` header.
+    #[error("throttled by Salesforce (HTTP {status}){}: {message}", retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default())]
+    Throttled {
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
     /// The request never got an HTTP answer (connection refused/reset, timeout, TLS).
     #[error("transport error ({kind:?}): {message}")]
     Transport {
@@ -93,8 +157,13 @@ fn summarize(errors: &[ApiError]) -> String {
 }
 
 impl Error {
-    /// How to react to this error.
+    /// What the client does about this error within one call.
     pub fn class(&self) -> ErrorClass {
+        self.failure().class()
+    }
+
+    /// What kind of trouble this is (see [`Failure`]).
+    pub fn failure(&self) -> Failure {
         match self {
             Error::Api { status, errors } => {
                 // The first error drives the decision; Salesforce nearly always sends one.
@@ -107,21 +176,22 @@ impl Error {
             }
             Error::Auth { status, error, .. } => {
                 if error == "rate_limit_exceeded" {
-                    ErrorClass::LimitExceeded
+                    Failure::Throttled { retry_after: None }
                 } else if *status >= 500 {
-                    ErrorClass::Retryable
+                    Failure::OrgUnavailable
                 } else {
-                    ErrorClass::Permanent
+                    Failure::SignedOut
                 }
             }
+            Error::Throttled { retry_after, .. } => Failure::Throttled {
+                retry_after: *retry_after,
+            },
             Error::UnexpectedResponse {
                 status, snippet, ..
             } => classify(*status, None, snippet),
-            Error::Transport { .. } => ErrorClass::Retryable,
-            Error::CannotRefresh
-            | Error::Config(_)
-            | Error::Decode(_)
-            | Error::InvalidRequest(_) => ErrorClass::Permanent,
+            Error::Transport { .. } => Failure::OrgUnavailable,
+            Error::CannotRefresh => Failure::SignedOut,
+            Error::Config(_) | Error::Decode(_) | Error::InvalidRequest(_) => Failure::Record,
         }
     }
 
@@ -164,6 +234,7 @@ impl Error {
         match self {
             Error::Api { status, .. }
             | Error::Auth { status, .. }
+            | Error::Throttled { status, .. }
             | Error::UnexpectedResponse { status, .. } => Some(*status),
             _ => None,
         }
@@ -214,44 +285,56 @@ pub fn is_field_metadata_error(code: &str) -> bool {
     FIELD_METADATA_ERROR_CODES.contains(&code)
 }
 
-/// The retry classification of an HTTP-level or per-subrequest Salesforce failure
+/// The classification of an HTTP-level or per-subrequest Salesforce failure
 /// (`docs/salesforce.md#retry-classification`):
 /// - `INVALID_SESSION_ID` (and the identity service's plain `Bad_OAuth_Token`) →
-///   [`ErrorClass::Refresh`], except the "not valid for use with the
-///   REST API" variant, which a refresh cannot fix (jsforce avoids that refresh loop too);
-/// - `REQUEST_LIMIT_EXCEEDED` → `ConcurrentPerOrgLongTxn` is transient (back off),
-///   `TotalRequests` (and any other limit) is [`ErrorClass::LimitExceeded`]; HTTP 429 too;
-/// - `SERVER_UNAVAILABLE`, `UNABLE_TO_LOCK_ROW`, `UNKNOWN_EXCEPTION`, `QUERY_TIMEOUT`, and
-///   HTTP 500/502/503/504 → [`ErrorClass::Retryable`];
-/// - everything else → [`ErrorClass::Permanent`].
-pub fn classify(status: u16, error_code: Option<&str>, message: &str) -> ErrorClass {
+///   [`Failure::SessionExpired`], except the "not valid for use with the REST API" variant,
+///   which a refresh cannot fix (jsforce avoids that refresh loop too): [`Failure::Record`];
+/// - `REQUEST_LIMIT_EXCEEDED` → `ConcurrentPerOrgLongTxn` is [`Failure::ConcurrentLimit`],
+///   `TotalRequests` (and any other limit) [`Failure::RequestLimit`]; HTTP 429, with or
+///   without a body, [`Failure::Throttled`];
+/// - `UNABLE_TO_LOCK_ROW`, `QUERY_TIMEOUT` → [`Failure::RecordTransient`];
+/// - `SERVER_UNAVAILABLE`, `UNKNOWN_EXCEPTION`, HTTP 500/502/503/504 →
+///   [`Failure::OrgUnavailable`];
+/// - everything else → [`Failure::Record`].
+pub fn classify(status: u16, error_code: Option<&str>, message: &str) -> Failure {
     match error_code {
         Some("INVALID_SESSION_ID") => {
             if message.contains("not valid for use with the REST API") {
-                ErrorClass::Permanent
+                Failure::Record
             } else {
-                ErrorClass::Refresh
+                Failure::SessionExpired
             }
         }
         Some("REQUEST_LIMIT_EXCEEDED") => {
             if message.contains("ConcurrentPerOrgLongTxn") {
-                ErrorClass::Retryable
+                Failure::ConcurrentLimit
             } else {
-                ErrorClass::LimitExceeded
+                Failure::RequestLimit
             }
         }
-        Some(
-            "SERVER_UNAVAILABLE" | "UNABLE_TO_LOCK_ROW" | "UNKNOWN_EXCEPTION" | "QUERY_TIMEOUT",
-        ) => ErrorClass::Retryable,
+        Some("UNABLE_TO_LOCK_ROW" | "QUERY_TIMEOUT") => Failure::RecordTransient,
+        Some("SERVER_UNAVAILABLE" | "UNKNOWN_EXCEPTION") => Failure::OrgUnavailable,
         // The identity service (userinfo, identity URL) answers an expired token with a
         // plain-text 403 `Bad_OAuth_Token` instead of the REST error array.
-        None if message.trim() == "Bad_OAuth_Token" => ErrorClass::Refresh,
+        None if message.trim() == "Bad_OAuth_Token" => Failure::SessionExpired,
         _ => match status {
-            429 => ErrorClass::LimitExceeded,
-            500 | 502 | 503 | 504 => ErrorClass::Retryable,
-            _ => ErrorClass::Permanent,
+            429 => Failure::Throttled { retry_after: None },
+            500 | 502 | 503 | 504 => Failure::OrgUnavailable,
+            _ => Failure::Record,
         },
     }
+}
+
+/// `Retry-After` as seconds (the form Salesforce sends) or an HTTP date relative to `now`.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
+    let now = time::OffsetDateTime::from(now);
+    Some((at - now).try_into().unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -261,95 +344,103 @@ mod tests {
 
     #[test]
     fn classification_table() {
-        let table: &[(u16, Option<&str>, &str, ErrorClass)] = &[
+        use Failure::*;
+        let table: &[(u16, Option<&str>, &str, Failure)] = &[
             (
                 503,
                 Some("SERVER_UNAVAILABLE"),
                 "server too busy",
-                Retryable,
+                OrgUnavailable,
             ),
-            (503, None, "", Retryable),
-            (502, None, "", Retryable),
-            (500, None, "", Retryable),
-            (504, None, "", Retryable),
+            (503, None, "", OrgUnavailable),
+            (502, None, "", OrgUnavailable),
+            (500, None, "", OrgUnavailable),
+            (504, None, "", OrgUnavailable),
             (
                 500,
                 Some("UNKNOWN_EXCEPTION"),
                 "Unknown Exception occurred",
-                Retryable,
+                OrgUnavailable,
             ),
             (
                 400,
                 Some("UNABLE_TO_LOCK_ROW"),
                 "unable to obtain exclusive access to this record or 1 records: 00Q",
-                Retryable,
+                RecordTransient,
             ),
             (
                 400,
                 Some("QUERY_TIMEOUT"),
                 "Your query request was running too long",
-                Retryable,
+                RecordTransient,
             ),
             (
                 403,
                 Some("REQUEST_LIMIT_EXCEEDED"),
                 "ConcurrentPerOrgLongTxn Limit exceeded.",
-                Retryable,
+                ConcurrentLimit,
             ),
             (
                 401,
                 Some("INVALID_SESSION_ID"),
                 "Session expired or invalid",
-                Refresh,
+                SessionExpired,
             ),
-            (403, None, "Bad_OAuth_Token", Refresh),
-            (403, None, "Forbidden", Permanent),
+            (403, None, "Bad_OAuth_Token", SessionExpired),
+            (403, None, "Forbidden", Record),
             (
                 401,
                 Some("INVALID_SESSION_ID"),
                 "This session is not valid for use with the REST API",
-                Permanent,
+                Record,
             ),
             (
                 403,
                 Some("REQUEST_LIMIT_EXCEEDED"),
                 "TotalRequests Limit exceeded.",
-                LimitExceeded,
+                RequestLimit,
             ),
-            (429, None, "", LimitExceeded),
+            // A 429 is throttling with or without a body.
+            (429, None, "", Throttled { retry_after: None }),
+            (
+                429,
+                Some("SOMETHING"),
+                "slow down",
+                Throttled { retry_after: None },
+            ),
             (
                 400,
                 Some("REQUIRED_FIELD_MISSING"),
                 "Required fields are missing: [Name]",
-                Permanent,
+                Record,
             ),
             (
                 400,
                 Some("DUPLICATES_DETECTED"),
                 "Use one of these records?",
-                Permanent,
+                Record,
             ),
             (
                 400,
                 Some("CANNOT_UPDATE_CONVERTED_LEAD"),
                 "cannot reference converted lead",
-                Permanent,
+                Record,
             ),
-            (400, Some("MALFORMED_QUERY"), "unexpected token", Permanent),
+            (400, Some("MALFORMED_QUERY"), "unexpected token", Record),
             (
                 404,
                 Some("NOT_FOUND"),
                 "The requested resource does not exist",
-                Permanent,
+                Record,
             ),
             (
                 403,
                 Some("API_CURRENTLY_DISABLED"),
                 "API is disabled for this user",
-                Permanent,
+                Record,
             ),
-            (400, None, "", Permanent),
-            (410, None, "", Permanent),
+            (400, None, "", Record),
+            (410, None, "", Record),
         ];
         for (status, code, msg, want) in table {
             assert_eq!(
@@ -358,6 +449,55 @@ mod tests {
                 "{status} {code:?} {msg}"
             );
         }
+    }
+
+    #[test]
+    fn the_client_reaction_follows_from_the_kind() {
+        assert_eq!(Failure::OrgUnavailable.class(), Retryable);
+        assert_eq!(Failure::RecordTransient.class(), Retryable);
+        assert_eq!(Failure::ConcurrentLimit.class(), Retryable);
+        assert_eq!(Failure::RequestLimit.class(), LimitExceeded);
+        assert_eq!(
+            Failure::Throttled { retry_after: None }.class(),
+            LimitExceeded
+        );
+        assert_eq!(Failure::SessionExpired.class(), Refresh);
+        assert_eq!(Failure::SignedOut.class(), Permanent);
+        assert_eq!(Failure::Record.class(), Permanent);
+        assert!(Failure::ConcurrentLimit.is_org_wide());
+        assert!(Failure::SignedOut.is_org_wide());
+        assert!(!Failure::RecordTransient.is_org_wide());
+        assert!(!Failure::Record.is_org_wide());
+    }
+
+    #[test]
+    fn throttling_carries_retry_after_and_a_refused_sign_in_is_signed_out() {
+        let t = Error::Throttled {
+            status: 429,
+            retry_after: Some(Duration::from_secs(5)),
+            message: String::new(),
+        };
+        assert_eq!(
+            t.failure(),
+            Failure::Throttled {
+                retry_after: Some(Duration::from_secs(5))
+            }
+        );
+        assert_eq!(t.http_status(), Some(429));
+        let revoked = Error::Auth {
+            status: 400,
+            error: "invalid_grant".into(),
+            description: "expired access/refresh token".into(),
+        };
+        assert_eq!(revoked.failure(), Failure::SignedOut);
+        assert_eq!(Error::CannotRefresh.failure(), Failure::SignedOut);
+        let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(parse_retry_after(" 5 ", now), Some(Duration::from_secs(5)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]

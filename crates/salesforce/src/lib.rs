@@ -47,8 +47,8 @@ pub use client::{CallCounts, Client, TRANSPORT_ERROR_STATUS};
 pub use config::{ApiVersion, ClientConfig, HttpOptions, LoginUrl, RetryPolicy, TokenSource};
 pub use describe::{FieldDescribe, FieldType, SObjectDescribe};
 pub use error::{
-    ApiError, Error, ErrorClass, FIELD_METADATA_ERROR_CODES, TransportKind, classify,
-    is_field_metadata_error,
+    ApiError, Error, ErrorClass, FIELD_METADATA_ERROR_CODES, Failure, TransportKind, classify,
+    is_field_metadata_error, parse_retry_after,
 };
 pub use limits::{ApiUsage, LimitValue, Limits, parse_limit_info};
 pub use permissions::{

@@ -20,6 +20,7 @@ use salesforce::{ApiVersion, Client, ClientConfig, LoginUrl, SecretString, Token
 use serde_json::{Value, json};
 use store::{Connection, Store};
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::secrets::SecretBox;
 
@@ -78,10 +79,21 @@ pub enum Status {
     Idle,
     Connecting,
     Connected,
-    /// Delivery paused: the org's daily API usage passed `pause_at_api_usage`, or
-    /// Salesforce answered REQUEST_LIMIT_EXCEEDED. Resumes by itself.
+    /// Delivery paused for org-wide trouble (the org unavailable, throttling, the daily
+    /// limit or `pause_at_api_usage`, the concurrent limit). Resumes by itself once a probe
+    /// gets through.
     Paused {
         reason: String,
+        /// `org_unavailable`, `throttled`, `request_limit`, `api_usage`, `concurrent_limit`.
+        why: &'static str,
+        since: OffsetDateTime,
+        /// When the org is probed next (changes without being announced).
+        next_probe: Option<OffsetDateTime>,
+    },
+    /// Salesforce refused the sign-in (refresh token revoked or expired): deliveries wait
+    /// until the org is reconnected.
+    SignedOut {
+        message: String,
     },
     /// Signing in failed; retried with backoff.
     Error {
@@ -98,8 +110,24 @@ impl Status {
             Status::Connecting => "connecting",
             Status::Connected => "connected",
             Status::Paused { .. } => "paused",
+            Status::SignedOut { .. } => "signed_out",
             Status::Error { .. } => "error",
             Status::Disconnected => "disconnected",
+        }
+    }
+
+    /// The same state for the log: a paused status whose next probe moved is no change.
+    fn same_as(&self, other: &Status) -> bool {
+        match (self, other) {
+            (
+                Status::Paused { reason, why, .. },
+                Status::Paused {
+                    reason: r2,
+                    why: w2,
+                    ..
+                },
+            ) => reason == r2 && why == w2,
+            _ => self == other,
         }
     }
 }
@@ -186,7 +214,7 @@ impl Integration {
         if let Ok(mut c) = self.client.write() {
             *c = None;
         }
-        self.set_status(Status::Error {
+        self.set_status(Status::SignedOut {
             message: format!("Salesforce refused the sign-in ({message}): reconnect the org"),
         });
     }
@@ -200,7 +228,7 @@ impl Integration {
 
     pub fn set_status(&self, status: Status) {
         if let Ok(mut s) = self.status.lock() {
-            if *s != status {
+            if !s.same_as(&status) {
                 tracing::info!(integration = %self.name, status = status.name(), detail = ?status, "integration status");
             }
             *s = status;
@@ -235,8 +263,8 @@ impl Integration {
     pub fn to_json(&self) -> Value {
         let status = self.status();
         let detail = match &status {
-            Status::Paused { reason } => Some(reason.clone()),
-            Status::Error { message } => Some(message.clone()),
+            Status::Paused { reason, .. } => Some(reason.clone()),
+            Status::Error { message } | Status::SignedOut { message } => Some(message.clone()),
             Status::Disconnected => {
                 Some("disconnected: deliveries wait until the org is connected again".into())
             }
@@ -253,6 +281,14 @@ impl Integration {
             "pause_at_api_usage": self.pause_at_api_usage,
             "status": status.name(),
             "detail": detail,
+            "pause": match &status {
+                Status::Paused { why, since, next_probe, .. } => json!({
+                    "why": why,
+                    "since": since.format(&Rfc3339).ok(),
+                    "next_probe": next_probe.and_then(|t| t.format(&Rfc3339).ok()),
+                }),
+                _ => Value::Null,
+            },
             "instance_url": client.as_ref().map(Client::instance_url),
             "api_usage": usage,
             "calls_made": client.as_ref().map(Client::calls_made),
@@ -305,6 +341,8 @@ pub async fn connect_stored(c: &Connection, secrets: &SecretBox) -> anyhow::Resu
         client_secret,
         refresh_token,
     });
+    // The worker schedules org-wide trouble itself (the destination's pause).
+    cfg.retry = salesforce::RetryPolicy::record_only();
     cfg.api_version = ApiVersion::parse(domain::config::DEFAULT_API_VERSION)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Client::connect(cfg)

@@ -20,7 +20,8 @@ pub struct Metrics {
     rejected: AtomicU64,
     /// Attempts ended, by (destination, outcome shown: updated, failed, retrying...).
     attempts: Mutex<BTreeMap<(String, String), u64>>,
-    paused: AtomicU64,
+    /// Pauses started, by why (`org_unavailable`, `throttled`, ...).
+    paused: Mutex<BTreeMap<String, u64>>,
     /// Failed attempts by Salesforce error code (or ours).
     errors: Mutex<BTreeMap<String, u64>>,
 }
@@ -45,8 +46,10 @@ impl Metrics {
         }
     }
 
-    pub fn pause_started(&self) {
-        self.paused.fetch_add(1, Ordering::Relaxed);
+    pub fn pause_started(&self, why: &str) {
+        if let Ok(mut m) = self.paused.lock() {
+            *m.entry(why.to_string()).or_insert(0) += 1;
+        }
     }
 
     /// The whole exposition.
@@ -100,11 +103,20 @@ impl Metrics {
             "Failed delivery attempts by Salesforce error code (as Salesforce spells it) or ours.",
             &errors,
         );
+        let pauses: Vec<(String, u64)> = self
+            .paused
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(why, n)| (format!("why=\"{why}\""), *n))
+                    .collect()
+            })
+            .unwrap_or_default();
         counter(
             &mut out,
             "trailspark_delivery_pauses_total",
-            "Times delivery paused for the org's daily API limit.",
-            &[(String::new(), self.paused.load(Ordering::Relaxed))],
+            "Times delivery to the destination paused as a whole, by why (org_unavailable, throttled, request_limit, api_usage, concurrent_limit).",
+            &pauses,
         );
         if let Some(q) = queue {
             let by_outcome: Vec<(String, u64)> = q
@@ -151,12 +163,14 @@ impl Metrics {
         let mut paused = Vec::new();
         for i in integrations.all() {
             let name = &i.name;
+            let why = match i.status() {
+                crate::integrations::Status::Paused { why, .. } => Some(why),
+                crate::integrations::Status::SignedOut { .. } => Some("signed_out"),
+                _ => None,
+            };
             paused.push((
-                format!("integration=\"{name}\""),
-                u64::from(matches!(
-                    i.status(),
-                    crate::integrations::Status::Paused { .. }
-                )),
+                format!("integration=\"{name}\",why=\"{}\"", why.unwrap_or("")),
+                u64::from(why.is_some()),
             ));
             if let Some(c) = i.client() {
                 let k = c.call_counts();
@@ -196,7 +210,7 @@ impl Metrics {
         gauge(
             &mut out,
             "trailspark_delivery_paused",
-            "1 while delivery to the integration is paused for the daily API limit.",
+            "1 while delivery to the integration is paused (why: the trouble) or waits for a reconnect (why=\"signed_out\").",
             &paused,
         );
         out

@@ -114,6 +114,9 @@ pub struct CallRecord {
 pub struct Faults {
     /// The next N data calls answer `503 SERVER_UNAVAILABLE`.
     pub fail_next: u32,
+    /// Until its end, every data call answers 503 `SERVER_UNAVAILABLE` or 429 (with
+    /// `Retry-After` when set): an outage or a throttling window.
+    pub window: Option<FaultWindow>,
     /// This share (0.0–1.0) of data calls answers 503, at random.
     pub fail_share: f64,
     /// Injected 503s come as an HTML page (as Salesforce's edge sends during
@@ -131,6 +134,17 @@ pub struct Faults {
     /// those records with `UNABLE_TO_LOCK_ROW` while another in-flight request holds a
     /// write on a Contact of the same Account.
     pub row_lock_contention: bool,
+}
+
+/// A timed window of refusals (see [`Faults::window`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultWindow {
+    /// 503 or 429.
+    pub status: u16,
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: time::OffsetDateTime,
+    /// Seconds sent in `Retry-After` (429 only).
+    pub retry_after_secs: Option<u64>,
 }
 
 /// The org and its query cursors, behind one lock.
@@ -312,6 +326,16 @@ impl Control {
     }
 
     /// A share (0.0–1.0) of data calls answers 503, at random.
+    /// Every data call answers `status` (503 or 429, with `Retry-After: retry_after_secs`)
+    /// for `for_` from now.
+    pub fn fail_for(&self, status: u16, for_: Duration, retry_after_secs: Option<u64>) {
+        self.shared.faults().window = Some(FaultWindow {
+            status,
+            until: time::OffsetDateTime::now_utc() + for_,
+            retry_after_secs,
+        });
+    }
+
     pub fn fail_share_of_calls(&self, share: f64) {
         self.shared.faults().fail_share = share.clamp(0.0, 1.0);
     }

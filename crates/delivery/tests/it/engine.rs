@@ -26,6 +26,7 @@ fn fast_retry() -> RetryPolicy {
         max_attempts: 2,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(10),
+        retry_org_wide: true,
     }
 }
 

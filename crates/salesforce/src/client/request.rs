@@ -12,7 +12,7 @@ use super::{Client, TRANSPORT_ERROR_STATUS, lock, read_session};
 use crate::LIMIT_INFO_HEADER;
 use crate::composite::{self, SubRequest, SubResponse};
 use crate::config::RetryPolicy;
-use crate::error::{ApiError, Error, ErrorClass};
+use crate::error::{ApiError, Error, ErrorClass, parse_retry_after};
 use crate::limits::parse_limit_info;
 
 /// Bytes of a non-JSON error body kept in [`Error::UnexpectedResponse`].
@@ -133,7 +133,12 @@ impl Client {
                     tracing::warn!(error = %err, "Salesforce write with creates failed ambiguously; not resending");
                     return Err(err);
                 }
-                ErrorClass::Retryable if attempt < policy.max_attempts => {
+                // Org-wide trouble is reported, not retried here, when the caller keeps its
+                // own schedule for it (the service pauses the destination instead).
+                ErrorClass::Retryable
+                    if attempt < policy.max_attempts
+                        && (policy.retry_org_wide || !err.failure().is_org_wide()) =>
+                {
                     let delay = jittered_delay(policy, attempt);
                     tracing::warn!(error = %err, attempt, ?delay, "Salesforce call failed; retrying");
                     tokio::time::sleep(delay).await;
@@ -195,6 +200,18 @@ impl Client {
                 body,
             });
         }
+        if status == 429 {
+            // Throttled, whatever the body says; the wait the org asks for is carried.
+            let retry_after = headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+            return Err(Error::Throttled {
+                status,
+                retry_after,
+                message: snippet(&body),
+            });
+        }
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -223,7 +240,9 @@ impl Client {
 /// Whether attempt number `attempt`, failed with `err`, may be followed by another: the
 /// error is transient and the policy has attempts left.
 pub(super) fn may_retry(policy: &RetryPolicy, err: &Error, attempt: u32) -> bool {
-    err.class() == ErrorClass::Retryable && attempt < policy.max_attempts
+    err.class() == ErrorClass::Retryable
+        && attempt < policy.max_attempts
+        && (policy.retry_org_wide || !err.failure().is_org_wide())
 }
 
 /// The wait before retrying after attempt `attempt`, with fresh jitter.

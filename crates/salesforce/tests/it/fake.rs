@@ -136,6 +136,7 @@ impl Fake {
             max_attempts: 4,
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(20),
+            retry_org_wide: true,
         };
         cfg
     }

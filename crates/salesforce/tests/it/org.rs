@@ -28,6 +28,7 @@ fn config(org: &RunningOrg) -> ClientConfig {
         max_attempts: 5,
         base_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(40),
+        retry_org_wide: true,
     };
     cfg
 }

@@ -215,10 +215,18 @@ async fn banners(state: &AppState) -> Result<Vec<Banner>, crate::ApiError> {
                 href: connect,
                 action: "Connect it again",
             }),
-            Status::Paused { reason } => out.push(Banner {
-                text: format!("Delivery to {} is paused: {reason}", i.name),
+            Status::Paused { reason, .. } => out.push(Banner {
+                text: format!(
+                    "Delivery to {} is paused: {reason}. Evaluations wait, queued, and leave once the org answers again.",
+                    i.name
+                ),
                 href: connect,
                 action: "See its API usage",
+            }),
+            Status::SignedOut { message } => out.push(Banner {
+                text: format!("{} is signed out: {message}", i.name),
+                href: connect,
+                action: "Connect it again",
             }),
             Status::Error { message } => out.push(Banner {
                 text: format!("{} cannot sign in: {message}", i.name),

@@ -211,10 +211,23 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
     enum Injected {
         Unavailable { html: bool },
         Concurrent,
+        Throttled { retry_after: Option<u64> },
     }
     let injected = {
         let mut f = shared.faults();
-        if f.concurrent_limit_next > 0 {
+        let window = f
+            .window
+            .clone()
+            .filter(|w| time::OffsetDateTime::now_utc() < w.until);
+        if let Some(w) = window {
+            if w.status == 429 {
+                Some(Injected::Throttled {
+                    retry_after: w.retry_after_secs,
+                })
+            } else {
+                Some(Injected::Unavailable { html: f.fail_html })
+            }
+        } else if f.concurrent_limit_next > 0 {
             f.concurrent_limit_next -= 1;
             Some(Injected::Concurrent)
         } else if f.fail_next > 0 {
@@ -230,6 +243,17 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
         let used = shared.api_used.load(Ordering::SeqCst);
         let limit = [("Sforce-Limit-Info", limit_info(used))];
         return match fault {
+            Injected::Throttled { retry_after } => {
+                log(429, kind, 0, None, false);
+                let mut r = Response::new(Body::empty());
+                *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                if let Some(s) = retry_after
+                    && let Ok(v) = HeaderValue::from_str(&s.to_string())
+                {
+                    r.headers_mut().insert("retry-after", v);
+                }
+                r
+            }
             Injected::Concurrent => {
                 log(403, kind, 0, None, false);
                 error_response(

@@ -250,6 +250,9 @@ impl Backend {
 
         let mut statuses = vec![CompleteStatus::NotOwner; results.len()];
         let mut steps = Vec::new();
+        // One jitter for the whole batch: records that failed together (a row lock) are
+        // retried together, in one lease, rather than one by one in tiny batches.
+        let jitter: f64 = rand::random();
         for (i, r) in results.iter().enumerate() {
             // Removing the lease as it is used makes a repeated id in one call NotOwner.
             let owned = held
@@ -259,7 +262,6 @@ impl Backend {
                 continue;
             };
             let attempt = h.attempts.saturating_add(1);
-            let jitter: f64 = rand::random();
             let (state, outcome, next) = next_step(r.disposition, attempt, policy, now, jitter);
             statuses[i] = CompleteStatus::Applied(state);
             steps.push(Step {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use server::{Application, Connector, Mode, Settings};
 
-use super::common::{EXIT_CANNOT_START, connect, load_config, print_error};
+use super::common::{EXIT_CANNOT_START, load_config, print_error};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -60,7 +60,14 @@ pub fn settings_from(config: &domain::Config) -> Settings {
 
 /// Signs in through `[integrations.NAME]` (secrets from the environment variables it names).
 pub fn config_connector() -> Connector {
-    Arc::new(|i| Box::pin(async move { connect(&i).await }))
+    // The workers schedule org-wide trouble themselves (the destination's pause), so the
+    // client reports it instead of retrying.
+    Arc::new(|i| {
+        Box::pin(async move {
+            super::common::connect_with(&i, |c| c.retry = salesforce::RetryPolicy::record_only())
+                .await
+        })
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C (SIGINT).

@@ -307,7 +307,13 @@ async fn sync(args: Args) -> Result<ExitCode> {
 
     let sink = if dest.enabled {
         let concurrency = args.concurrency;
-        let client = connect_with(integ, |c| c.concurrency = concurrency).await?;
+        // Retries are this command's rounds; the client reports org-wide trouble at once
+        // instead of retrying it too.
+        let client = connect_with(integ, |c| {
+            c.concurrency = concurrency;
+            c.retry = salesforce::RetryPolicy::record_only();
+        })
+        .await?;
         Sink::Live(Destination::new(dest.clone(), client).await?)
     } else {
         Sink::Disabled(dest.clone())
@@ -370,7 +376,8 @@ async fn sync(args: Args) -> Result<ExitCode> {
                 let err = ReportError::from_code(
                     domain::hints::API_USAGE_PAUSED,
                     "delivery paused: the org's daily API usage passed pause_at_api_usage",
-                );
+                )
+                .with_kind(domain::FailureKind::RequestLimit);
                 evaluations
                     .iter()
                     .map(|e| Report::failed(e.id.as_str(), e.email.normalized(), err.clone()))
@@ -451,7 +458,14 @@ async fn retry_transient(
         if again.is_empty() || paused(d, integ.pause_at_api_usage) {
             return;
         }
-        tokio::time::sleep(retry_delay(round)).await;
+        // Never before the longest `Retry-After` the org asked for.
+        let asked = again
+            .iter()
+            .filter_map(|&i| reports[i].error.as_ref()?.retry_after_ms)
+            .max()
+            .map(Duration::from_millis)
+            .unwrap_or_default();
+        tokio::time::sleep(retry_delay(round).max(asked)).await;
         let subset: Vec<Evaluation> = again.iter().map(|&i| evaluations[i].clone()).collect();
         let fresh = d.deliver(&subset, opts).await;
         for (i, r) in again.into_iter().zip(fresh) {
@@ -460,27 +474,29 @@ async fn retry_transient(
     }
 }
 
-/// A failed report a later attempt may fix: transient, and not a limit that lasts (the
-/// usage pause or the org's daily request limit, which only the rolling 24 h window
-/// lifts; the concurrent-request limit `ConcurrentPerOrgLongTxn` clears in seconds).
+/// A failed report a later attempt may fix soon, by its kind: a record's transient trouble,
+/// a create to look up again, the org unavailable, throttling (after `Retry-After`) or
+/// the concurrent limit. Not the daily limit or the usage pause (only the rolling 24 h
+/// window lifts them), a refused sign-in, or the record's own problem.
 fn worth_retrying(r: &Report) -> bool {
-    let Some(e) = r.error.as_ref().filter(|e| e.transient) else {
-        return false;
-    };
-    let lasting_limit = e.code == domain::hints::API_USAGE_PAUSED
-        || e.code == "HTTP_429"
-        || e.code == "REQUEST_LIMIT_EXCEEDED" && !e.message.contains("ConcurrentPerOrgLongTxn");
-    r.outcome == Outcome::Failed && !lasting_limit
+    use domain::FailureKind as K;
+    r.outcome == Outcome::Failed
+        && r.error.as_ref().is_some_and(|e| {
+            matches!(
+                e.kind,
+                K::RecordTransient
+                    | K::AmbiguousCreate
+                    | K::OrgUnavailable
+                    | K::Throttled
+                    | K::ConcurrentLimit
+            )
+        })
 }
 
 /// [`RETRY_BASE_DELAY`] doubled per round, jittered to between half and all of it.
 fn retry_delay(round: u32) -> Duration {
     let full = RETRY_BASE_DELAY * 2u32.saturating_pow(round.min(6));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    full.mul_f64(0.5 + 0.5 * f64::from(nanos % 1000) / 1000.0)
+    full.mul_f64(0.5 + 0.5 * rand::random::<f64>())
 }
 
 /// Whether the org's daily API usage, as Salesforce reported it on the last response
@@ -531,27 +547,29 @@ fn summary(
 mod tests {
     use super::*;
 
-    fn failed(code: &str, message: &str) -> Report {
-        Report::failed("e", "p@x.com", ReportError::from_code(code, message))
+    fn failed(kind: domain::FailureKind) -> Report {
+        Report::failed(
+            "e",
+            "p@x.com",
+            ReportError::from_code("ANY", "m").with_kind(kind),
+        )
     }
 
     #[test]
-    fn only_short_lived_transient_failures_are_retried() {
-        assert!(worth_retrying(&failed("UNABLE_TO_LOCK_ROW", "")));
-        assert!(worth_retrying(&failed("HTTP_503", "")));
-        assert!(worth_retrying(&failed(
-            "REQUEST_LIMIT_EXCEEDED",
-            "ConcurrentPerOrgLongTxn Limit exceeded"
-        )));
-        assert!(!worth_retrying(&failed(
-            "REQUEST_LIMIT_EXCEEDED",
-            "TotalRequests Limit exceeded."
-        )));
-        assert!(!worth_retrying(&failed(
-            domain::hints::API_USAGE_PAUSED,
-            ""
-        )));
-        assert!(!worth_retrying(&failed("INVALID_FIELD", "")));
+    fn only_short_lived_trouble_is_retried_by_kind() {
+        use domain::FailureKind as K;
+        for k in [
+            K::RecordTransient,
+            K::AmbiguousCreate,
+            K::OrgUnavailable,
+            K::Throttled,
+            K::ConcurrentLimit,
+        ] {
+            assert!(worth_retrying(&failed(k)), "{k:?}");
+        }
+        for k in [K::RequestLimit, K::SignedOut, K::Record] {
+            assert!(!worth_retrying(&failed(k)), "{k:?}");
+        }
     }
 
     #[test]

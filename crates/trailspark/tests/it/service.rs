@@ -1391,13 +1391,19 @@ async fn an_org_that_refuses_sign_in_shows_in_integrations_and_nothing_is_lost()
     let (svc, owner) = (&t.svc, &t.owner);
     eventually(
         Duration::from_secs(20),
-        "integration in error",
+        "integration signed out",
         || async move {
-            svc.get("/api/v1/integrations", owner).await.1["items"][0]["status"] == "error"
+            svc.get("/api/v1/integrations", owner).await.1["items"][0]["status"] == "signed_out"
         },
     )
     .await;
     let (_, ints) = svc.get("/api/v1/integrations", owner).await;
+    assert!(
+        ints["items"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("reconnect the org")),
+        "the status says why and what to do: {ints}"
+    );
     assert!(
         !ints.to_string().contains("not-a-refresh-token"),
         "secrets never shown: {ints}"
