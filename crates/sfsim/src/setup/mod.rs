@@ -37,6 +37,7 @@
 
 pub mod metadata;
 pub mod perms;
+mod perms_http;
 pub mod rows;
 pub mod tooling;
 
@@ -134,11 +135,11 @@ pub(crate) fn route(ctx: &mut Ctx<'_>, req: &Req) -> Option<Resp> {
     match segs.as_slice() {
         ["tooling", rest @ ..] => Some(tooling::dispatch(ctx, req, rest)),
         ["sobjects", obj, rest @ ..] if perms::is_setup_object(obj) => {
-            Some(perms::sobject(ctx, req, obj, rest))
+            Some(perms_http::sobject(ctx, req, obj, rest))
         }
-        ["query" | "queryAll"] => perms::query(ctx, req),
-        ["composite", "sobjects"] if perms::carries_setup_records(req) => {
-            Some(perms::collections_write(ctx, req))
+        ["query" | "queryAll"] => perms_http::query(ctx, req),
+        ["composite", "sobjects"] if perms_http::carries_setup_records(req) => {
+            Some(perms_http::collections_write(ctx, req))
         }
         _ => None,
     }
