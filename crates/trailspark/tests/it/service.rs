@@ -1112,8 +1112,10 @@ async fn postgres_two_worker_processes_one_killed_deliver_everything_once() {
         ..Opts::default()
     };
     let t = setup_postgres("svc-pg", o.clone()).await;
+    // Leases stay at 20 (no growth for a backlog), so the two processes share the work.
     let workers = Opts {
         args: vec!["--workers-only".into()],
+        env: vec![("TRAILSPARK_MAX_BATCH".into(), "20".into())],
         ..o
     };
     let w1 = Service::start(&t.scratch, &t.org, &t.config, &workers, "w1").await;
@@ -1123,6 +1125,12 @@ async fn postgres_two_worker_processes_one_killed_deliver_everything_once() {
         .set_extra_latency(Duration::from_millis(300));
     let emails = ingest_unknown_people(&t, "p", "pg.{i}@two-workers.example", 150).await;
     let w1_log = w1.log.clone();
+    // Killed while it holds work, not before it took any.
+    eventually(Duration::from_secs(20), "worker 1 leases a batch", || {
+        let log = w1_log.clone();
+        async move { read(&log).contains("leased a batch") }
+    })
+    .await;
     w1.kill().await;
     t.org.control().set_extra_latency(Duration::ZERO);
     each_created_once(
