@@ -28,7 +28,7 @@ fi
 axe_dir=target/npm
 if [ ! -f "$axe_dir/node_modules/axe-core/axe.min.js" ] && command -v npm >/dev/null 2>&1; then
   mkdir -p "$axe_dir"
-  npm install --no-save --prefix "$axe_dir" axe-core
+  npm install --no-save --prefix "$axe_dir" axe-core@4.14.1
 fi
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
   && [ -f "$axe_dir/node_modules/axe-core/axe.min.js" ]; then
