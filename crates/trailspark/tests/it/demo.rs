@@ -26,6 +26,7 @@ async fn demo_runs_with_no_setup_and_delivers_its_samples() {
         .expect("demo starts");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let (mut api, mut token, mut email, mut password) = (None, None, None, None);
+    let mut page = None;
     let started = Instant::now();
     while api.is_none() || token.is_none() {
         let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
@@ -36,6 +37,7 @@ async fn demo_runs_with_no_setup_and_delivers_its_samples() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["API", url] => api = Some(url.trim_end_matches("/api/v1").to_string()),
+            ["Open", url, "in", "a", "browser", ..] => page = Some(url.to_string()),
             ["Owner", "API", "token", t] => token = Some(t.to_string()),
             ["email", e] => email = Some(e.to_string()),
             ["password", p] => password = Some(p.to_string()),
@@ -43,6 +45,20 @@ async fn demo_runs_with_no_setup_and_delivers_its_samples() {
         }
     }
     let (api, token) = (api.expect("api"), token.expect("token"));
+    // The page to open is printed first, and answers with the sign-in page.
+    let page = page.expect("the page to open");
+    assert_eq!(page, format!("{api}/"));
+    let sign_in = reqwest::get(format!("{api}/sign-in"))
+        .await
+        .expect("sign-in page");
+    assert_eq!(sign_in.status(), reqwest::StatusCode::OK);
+    assert!(
+        sign_in
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("password")
+    );
     let http = reqwest::Client::new();
     // The printed sign-in works.
     let signed_in = http
