@@ -46,6 +46,21 @@ pub async fn bare(tag: &str, env: Vec<(String, String)>) -> Bare {
     }
 }
 
+/// The Owner `owner@acme.example`, added and signed in.
+pub async fn owner(t: &Bare) -> Browser {
+    add_user(&t.config, "owner@acme.example", "owner").await;
+    let base = t.svc.base.as_deref().expect("an API");
+    Browser::sign_in(base, "owner@acme.example", PASSWORD).await
+}
+
+/// The same, with the emulated org connected as `name`.
+pub async fn connected_owner(t: &Bare, name: &str) -> Browser {
+    let b = owner(t).await;
+    let (status, v, _) = b.connect(&t.org, name).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    b
+}
+
 /// `trailspark user add` with the test password.
 pub async fn add_user(config: &std::path::Path, email: &str, role: &str) {
     let o = trailspark(
@@ -239,13 +254,7 @@ async fn wait_outcome(b: &Browser, id: &str, outcome: &str) -> Value {
 #[tokio::test]
 async fn an_admin_connects_tests_disconnects_and_reconnects_an_org_without_losing_evaluations() {
     let t = bare("connect", Vec::new()).await;
-    add_user(&t.config, "owner@acme.example", "owner").await;
-    let b = Browser::sign_in(
-        t.svc.base.as_deref().unwrap(),
-        "owner@acme.example",
-        PASSWORD,
-    )
-    .await;
+    let b = owner(&t).await;
 
     // Connect through the org's authorize page with PKCE.
     let (status, connected, callback) = b.connect(&t.org, "production").await;
@@ -458,15 +467,7 @@ restricted = true
 "#,
         )
         .expect("scenario");
-    add_user(&t.config, "owner@acme.example", "owner").await;
-    let b = Browser::sign_in(
-        t.svc.base.as_deref().unwrap(),
-        "owner@acme.example",
-        PASSWORD,
-    )
-    .await;
-    let (status, v, _) = b.connect(&t.org, "prod").await;
-    assert_eq!(status, StatusCode::OK, "{v}");
+    let b = connected_owner(&t, "prod").await;
     let mut s = settings_for("prod");
     s["contact"]["score_field"] = json!("Scored_On__c");
     s["contact"]["reasoning_field"] = json!("Locked_Reasoning__c");
@@ -565,15 +566,7 @@ restricted = true
 #[tokio::test]
 async fn saved_settings_take_effect_on_the_next_batch_and_a_retry_sees_a_new_field() {
     let t = bare("settings-live", Vec::new()).await;
-    add_user(&t.config, "owner@acme.example", "owner").await;
-    let b = Browser::sign_in(
-        t.svc.base.as_deref().unwrap(),
-        "owner@acme.example",
-        PASSWORD,
-    )
-    .await;
-    let (status, v, _) = b.connect(&t.org, "prod").await;
-    assert_eq!(status, StatusCode::OK, "{v}");
+    let b = connected_owner(&t, "prod").await;
     let (status, v) = b
         .send(
             Method::PUT,
@@ -664,15 +657,7 @@ async fn a_retry_after_the_field_is_created_delivers_without_a_restart() {
 #[tokio::test]
 async fn stored_secrets_are_unreadable_in_the_database_file_and_absent_from_logs() {
     let t = bare("connect-secrets", vec![("RUST_LOG".into(), "trace".into())]).await;
-    add_user(&t.config, "owner@acme.example", "owner").await;
-    let b = Browser::sign_in(
-        t.svc.base.as_deref().unwrap(),
-        "owner@acme.example",
-        PASSWORD,
-    )
-    .await;
-    let (status, v, _) = b.connect(&t.org, "prod").await;
-    assert_eq!(status, StatusCode::OK, "{v}");
+    let b = connected_owner(&t, "prod").await;
     let (status, _) = b
         .send(Method::POST, "/api/v1/integrations/prod/test", None)
         .await;
