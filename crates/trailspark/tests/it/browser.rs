@@ -135,8 +135,12 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
 }
 
+/// The text of the first element matching `css`, waiting (up to 10 s) for it to appear:
+/// a click that submits a form returns before the next page has loaded.
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|_| panic!("{css} on the page"))
         .text()
