@@ -10,7 +10,6 @@ use delivery::Destination;
 use domain::DestinationSettings;
 use serde_json::Value;
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use super::{METADATA_REFRESH_KEY, WorkerContext};
 use crate::current;
@@ -38,8 +37,6 @@ pub(super) struct Resolver {
 
 #[derive(Default)]
 pub(super) struct ResolverState {
-    /// The last answer and when it was worked out (reused for a moment).
-    last: Option<(Instant, Target)>,
     /// The destination built for (settings version, settings, integration).
     built: Option<Built>,
     /// The last metadata-refresh request seen.
@@ -57,9 +54,6 @@ struct Built {
     destination: Arc<Destination>,
 }
 
-/// How long a worked-out target is reused before the settings are read again.
-const RESOLVE_EVERY: Duration = Duration::from_millis(500);
-
 impl Resolver {
     pub(super) fn new(ctx: WorkerContext) -> Resolver {
         Resolver {
@@ -68,33 +62,11 @@ impl Resolver {
         }
     }
 
+    /// Worked out before every batch (a few small reads of the database), so a save, a
+    /// retry or a disconnect in any process applies to the very next batch.
     pub(super) async fn target(&self) -> Target {
         let mut st = self.state.lock().await;
-        if let Some((at, t)) = &st.last
-            && at.elapsed() < RESOLVE_EVERY
-            && self.still_current(t)
-        {
-            return t.clone();
-        }
-        let t = self.resolve(&mut st).await;
-        st.last = Some((Instant::now(), t.clone()));
-        t
-    }
-
-    /// A remembered target stays usable only while its integration is still the registry's
-    /// (a disconnect or reconnect in this process replaces it at once) and signed in.
-    fn still_current(&self, t: &Target) -> bool {
-        match t {
-            Target::Deliver(_, i) => {
-                i.client().is_some()
-                    && self
-                        .ctx
-                        .integrations
-                        .get(&i.name)
-                        .is_some_and(|now| Arc::ptr_eq(&now, i))
-            }
-            Target::Wait | Target::Disabled => true,
-        }
+        self.resolve(&mut st).await
     }
 
     fn wait(st: &mut ResolverState, why: String) -> Target {

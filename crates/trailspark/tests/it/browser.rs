@@ -413,6 +413,17 @@ async fn an_admin_connects_maps_follows_and_retries_in_a_real_browser() {
         .click()
         .await
         .expect("retry");
+    // The retry's own answer first: leaving earlier would abort the form's POST.
+    let mut answered = false;
+    for _ in 0..100 {
+        let url = c.current_url().await.expect("url");
+        if url.query().is_some_and(|q| q.contains("retried")) {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answered, "the retry is answered");
     wait_text(&c, &format!("{base}/log/b-2"), "main", "updated").await;
 
     // The Overview with data.
