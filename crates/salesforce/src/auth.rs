@@ -181,6 +181,15 @@ pub(crate) async fn request_token(
             .basic_auth(client_id, Some(client_secret.expose_secret()))
             .form(&[("grant_type", "client_credentials")]),
     };
+    let (status, content_type, body) = send_form(request).await?;
+    parse_token_response(status, &content_type, &body)
+}
+
+/// Sends an OAuth form request (asking for JSON) and reads the answer whole: its status,
+/// content type and body. The token, revoke and code-exchange requests all go through here.
+pub(crate) async fn send_form(
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, String, Vec<u8>), Error> {
     let resp = request
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
@@ -194,7 +203,7 @@ pub(crate) async fn request_token(
         .unwrap_or("")
         .to_owned();
     let body = resp.bytes().await.map_err(|e| Error::transport(&e))?;
-    parse_token_response(status, &content_type, &body)
+    Ok((status, content_type, body.to_vec()))
 }
 
 #[cfg(test)]

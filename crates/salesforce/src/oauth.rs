@@ -183,23 +183,7 @@ async fn post_form(
     url: &str,
     form: &[(&str, &str)],
 ) -> Result<(u16, String, Vec<u8>), Error> {
-    let resp = http
-        .build()?
-        .post(url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| Error::transport(&e))?;
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = resp.bytes().await.map_err(|e| Error::transport(&e))?;
-    Ok((status, content_type, body.to_vec()))
+    auth::send_form(http.build()?.post(url).form(form)).await
 }
 
 impl LoginUrl {
