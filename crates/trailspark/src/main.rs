@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// The service with an emulated Salesforce org and sample data, on an embedded SQLite database.
     Demo(cli::demo::Args),
-    /// The service: HTTP API and delivery workers.
+    /// The service: HTTP API, web pages and delivery workers.
     Serve(cli::serve::Args),
     /// One-shot delivery of a JSONL or CSV file through [destinations.salesforce].
     Sync(cli::sync::Args),
