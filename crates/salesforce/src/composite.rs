@@ -39,8 +39,8 @@ pub(crate) fn query_subrequest(url: String, reference_id: String) -> SubRequest 
     }
 }
 
-/// A collections create/update as a subrequest; `allOrNone:false` so one bad record does
-/// not roll back the others.
+/// A collections create/update/upsert as a subrequest; `allOrNone:false` so one bad record
+/// does not roll back the others.
 pub(crate) fn write_subrequest(
     version: ApiVersion,
     op: &CollectionWrite,
@@ -49,7 +49,16 @@ pub(crate) fn write_subrequest(
 ) -> SubRequest {
     SubRequest {
         method: op.action.method(),
-        url: format!("{}/composite/sobjects", version.data_path()),
+        url: match &op.action {
+            crate::types::WriteAction::Upsert {
+                object,
+                external_id,
+            } => format!(
+                "{}/composite/sobjects/{object}/{external_id}",
+                version.data_path()
+            ),
+            _ => format!("{}/composite/sobjects", version.data_path()),
+        },
         reference_id,
         body: Some(collection_body(&op.records)),
         http_headers: if allow_duplicate_save {
@@ -218,6 +227,29 @@ mod tests {
                  "httpHeaders": {"Sforce-Duplicate-Rule-Header": "allowSave=true"}}
             ]})
         );
+    }
+
+    #[test]
+    fn an_upsert_names_its_object_and_external_id_field_in_the_url() {
+        let v = ApiVersion::new(62).unwrap();
+        let mut rec = Record::new();
+        rec.insert("attributes".into(), json!({"type": "Lead"}));
+        rec.insert("TrailSpark_Person_Key__c".into(), json!("ada@example.com"));
+        let op = CollectionWrite {
+            action: WriteAction::Upsert {
+                object: "Lead".into(),
+                external_id: "TrailSpark_Person_Key__c".into(),
+            },
+            records: vec![rec],
+        };
+        let sub = write_subrequest(v, &op, "w0".into(), false);
+        assert_eq!(sub.method, "PATCH");
+        assert_eq!(
+            sub.url,
+            "/services/data/v62.0/composite/sobjects/Lead/TrailSpark_Person_Key__c"
+        );
+        assert_eq!(sub.body.unwrap()["allOrNone"], json!(false));
+        assert!(op.action.may_create() && !op.action.resend_may_duplicate());
     }
 
     #[test]

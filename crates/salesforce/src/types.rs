@@ -7,19 +7,39 @@ use serde::Deserialize;
 /// (`serde_json` has `preserve_order` on, so the SELECT order is kept.)
 pub type Record = serde_json::Map<String, serde_json::Value>;
 
-/// Create (POST) or update (PATCH) through sObject Collections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Create (POST), update (PATCH) or upsert by an External ID field (PATCH
+/// `/composite/sobjects/{object}/{field}`, `docs/salesforce.md#upsert-by-external-id`)
+/// through sObject Collections.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum WriteAction {
     Create,
     Update,
+    /// Every record is of `object` and carries `external_id` (the field's API name) with
+    /// its value: a record holding that value is updated, otherwise one is created. Safe to
+    /// send again after an ambiguous failure: a record the first send created is matched.
+    Upsert {
+        object: String,
+        external_id: String,
+    },
 }
 
 impl WriteAction {
-    pub(crate) fn method(self) -> &'static str {
+    pub(crate) fn method(&self) -> &'static str {
         match self {
             WriteAction::Create => "POST",
-            WriteAction::Update => "PATCH",
+            WriteAction::Update | WriteAction::Upsert { .. } => "PATCH",
         }
+    }
+
+    /// Whether sending it may create records (duplicate rules apply to it).
+    pub fn may_create(&self) -> bool {
+        !matches!(self, WriteAction::Update)
+    }
+
+    /// Whether sending it twice could create a record twice: a plain create, whose answer
+    /// once lost can only be settled by looking the records up again.
+    pub fn resend_may_duplicate(&self) -> bool {
+        matches!(self, WriteAction::Create)
     }
 }
 
@@ -48,7 +68,8 @@ pub struct SaveResult {
     pub success: bool,
     #[serde(default)]
     pub errors: Vec<RecordError>,
-    /// Present for upserts only.
+    /// Present for upserts only: true when the record was created, false when the external
+    /// id matched an existing record, which was updated.
     #[serde(default)]
     pub created: Option<bool>,
 }

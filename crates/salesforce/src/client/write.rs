@@ -1,6 +1,7 @@
-//! The write path: sObject Collections creates and updates packed five per Composite
-//! request, with retries that never resend a create after an ambiguous failure (the records
-//! may already exist), and save results matched to records by position.
+//! The write path: sObject Collections creates, updates and upserts packed five per
+//! Composite request, with retries that never resend a create after an ambiguous failure
+//! (the records may already exist; an upsert by external id is resent, since it matches
+//! what the first send created), and save results matched to records by position.
 
 use futures::StreamExt;
 
@@ -8,7 +9,7 @@ use super::Client;
 use super::request::{CompositeAnswer, jittered_delay, may_retry};
 use crate::composite::{self, SubRequest, SubResponse};
 use crate::error::Error;
-use crate::types::{CollectionWrite, SaveResult, WriteAction, WriteOptions};
+use crate::types::{CollectionWrite, SaveResult, WriteOptions};
 use crate::{COLLECTION_MAX_RECORDS, COMPOSITE_MAX_HEAVY_SUBREQUESTS, DUPLICATE_RULE_HEADER};
 
 /// The collection ops carried by one Composite request: (op index, attempt number).
@@ -16,7 +17,8 @@ type OpGroup = Vec<(usize, u32)>;
 
 impl Client {
     /// Sends collection writes (each ≤ 200 records; create = POST, update = PATCH
-    /// `/composite/sobjects`, `allOrNone:false`) packed 5 per Composite request, run with
+    /// `/composite/sobjects`, upsert = PATCH `/composite/sobjects/{object}/{field}`,
+    /// `allOrNone:false`) packed 5 per Composite request, run with
     /// the configured concurrency. Results per op in input order, per record by position.
     ///
     /// - A subrequest answered with a non-2xx `httpStatusCode` gives that op `Err` (typed,
@@ -93,7 +95,7 @@ impl Client {
                     let top_headers = top_headers.clone();
                     let creates = group
                         .iter()
-                        .any(|(i, _)| ops[*i].action == WriteAction::Create);
+                        .any(|(i, _)| ops[*i].action.resend_may_duplicate());
                     async move {
                         let answer = self.composite(&subs, top_headers, !creates).await;
                         (group, answer)
@@ -119,7 +121,7 @@ impl Client {
                             match r {
                                 Err(e)
                                     if may_retry(&self.inner.cfg.retry, &e, attempt)
-                                        && !(ops[i].action == WriteAction::Create
+                                        && !(ops[i].action.resend_may_duplicate()
                                             && e.is_ambiguous()) =>
                                 {
                                     tracing::warn!(error = %e, attempt, "collection subrequest failed; retrying");
