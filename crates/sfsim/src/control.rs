@@ -59,6 +59,7 @@ pub enum CallKind {
     Delete,
     CollectionsCreate,
     CollectionsUpdate,
+    CollectionsUpsert,
     CollectionsRetrieve,
     CollectionsDelete,
     Composite,
@@ -73,6 +74,7 @@ impl CallKind {
             CallKind::Query | CallKind::QueryMore => "query",
             CallKind::CollectionsCreate
             | CallKind::CollectionsUpdate
+            | CallKind::CollectionsUpsert
             | CallKind::CollectionsRetrieve
             | CallKind::CollectionsDelete => "collections",
             CallKind::Composite => "composite",
@@ -134,6 +136,14 @@ pub struct Faults {
     /// those records with `UNABLE_TO_LOCK_ROW` while another in-flight request holds a
     /// write on a Contact of the same Account.
     pub row_lock_contention: bool,
+    /// The next N calls that write records are carried out, then answered 500
+    /// `UNKNOWN_EXCEPTION` as if the answer were lost on the way: a client cannot tell
+    /// whether its records exist. See [`Faults::late_commit_after_ms`].
+    pub late_commit_next: u32,
+    /// With `late_commit_next`: 0 commits the writes before the error answer; otherwise the
+    /// writes are held back and committed this many milliseconds after it (a commit that
+    /// lands after the client gave up, so a look-up right after the error misses it).
+    pub late_commit_after_ms: u64,
 }
 
 /// A timed window of refusals (see [`Faults::window`]).
@@ -365,6 +375,14 @@ impl Control {
 
     pub fn set_row_lock_contention(&self, on: bool) {
         self.shared.faults().row_lock_contention = on;
+    }
+
+    /// The next `n` calls that write records are carried out and answered 500
+    /// `UNKNOWN_EXCEPTION`; the writes commit `after` the answer (zero: before it).
+    pub fn commit_late(&self, n: u32, after: Duration) {
+        let mut f = self.shared.faults();
+        f.late_commit_next = n;
+        f.late_commit_after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
     }
 
     /// Every access token issued so far answers 401 INVALID_SESSION_ID.

@@ -16,6 +16,14 @@
 //! picklist = ["hot", "warm", "cold"]
 //! restricted = true
 //!
+//! [[fields]]
+//! object = "Lead"
+//! name = "TrailSpark_Person_Key__c"
+//! type = "string"
+//! length = 80
+//! external_id = true            # the key of upserts; unique = true refuses duplicates;
+//! unique = true                 # case_sensitive = true compares values case-sensitively
+//!
 //! [[remove_fields]]
 //! object = "Contact"
 //! name = "TrailSpark_Reasoning__c"
@@ -131,6 +139,15 @@ pub struct FieldSpec {
     pub reference_to: Vec<String>,
     #[serde(default)]
     pub relationship_name: Option<String>,
+    /// An External ID (the key of an upsert; docs/salesforce.md#upsert-by-external-id).
+    #[serde(default)]
+    pub external_id: bool,
+    /// No two records hold the same value.
+    #[serde(default)]
+    pub unique: bool,
+    /// Values of the External ID or unique field compare case-sensitively.
+    #[serde(default)]
+    pub case_sensitive: bool,
 }
 
 fn yes() -> bool {
@@ -242,6 +259,9 @@ impl FieldSpec {
         d.html_formatted = self.html;
         d.reference_to = self.reference_to.clone();
         d.relationship_name = self.relationship_name.clone();
+        d.external_id = self.external_id;
+        d.unique = self.unique;
+        d.case_sensitive = self.case_sensitive;
         d
     }
 }

@@ -130,8 +130,14 @@ pub struct FieldDef {
     pub reference_to: Vec<String>,
     pub relationship_name: Option<String>,
     pub custom: bool,
+    /// An External ID: indexed, and usable as the key of an upsert
+    /// (docs/salesforce.md#upsert-by-external-id).
     pub external_id: bool,
+    /// No two live records of the object hold the same (non-blank) value.
     pub unique: bool,
+    /// How values of an External ID or unique text field are compared: case-insensitively
+    /// (`ABC` = `abc`) unless the field is marked case-sensitive.
+    pub case_sensitive: bool,
     pub name_field: bool,
     /// Set by the system (Id, audit fields): never in a write body.
     pub system: bool,
@@ -159,6 +165,7 @@ impl FieldDef {
             custom: name.ends_with("__c"),
             external_id: false,
             unique: false,
+            case_sensitive: false,
             name_field: false,
             system: false,
         }
@@ -280,7 +287,7 @@ impl FieldDef {
             "calculated": self.formula.is_some() && self.custom,
             "calculatedFormula": self.formula.as_ref().filter(|_| self.custom).map(Formula::source),
             "cascadeDelete": false,
-            "caseSensitive": false,
+            "caseSensitive": self.case_sensitive,
             "compoundFieldName": null,
             "controllerName": null,
             "createable": self.createable,

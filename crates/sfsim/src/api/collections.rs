@@ -1,6 +1,8 @@
 //! sObject Collections under `/composite/sobjects` (docs/salesforce.md#sobject-collections): create
-//! and update of up to 200 records of mixed types, delete by ids, retrieve by ids. Each
-//! record succeeds or fails on its own unless `allOrNone` rolls every record back.
+//! and update of up to 200 records of mixed types, upsert of up to 200 records of one type
+//! by an External ID field (docs/salesforce.md#upsert-by-external-id), delete by ids,
+//! retrieve by ids. Each record succeeds or fails on its own unless `allOrNone` rolls every
+//! record back.
 
 use axum::http::Method;
 use serde_json::{Map, Value, json};
@@ -149,6 +151,146 @@ pub(super) fn collections_write(ctx: &mut Ctx<'_>, req: &Req, creating: bool) ->
                 json!({"id": id, "success": false, "errors": record_errors_collection(&errors)})
             }
             Err((_, errors)) => json!({"success": false, "errors": record_errors_collection(&errors)}),
+        })
+        .collect();
+    Resp::json(200, kind, Value::Array(out)).records(n)
+}
+
+/// `PATCH /composite/sobjects/{object}/{field}`: upsert by the External ID `field`
+/// (docs/salesforce.md#upsert-by-external-id). Answers per record `{id, success, errors,
+/// created}`.
+pub(super) fn collections_upsert(ctx: &mut Ctx<'_>, req: &Req, obj: &str, field: &str) -> Resp {
+    let kind = CallKind::CollectionsUpsert;
+    let Some(def) = ctx.st.org.object(obj) else {
+        return unknown_object(kind);
+    };
+    let object = def.name.clone();
+    let Some(fdef) = def.field(field) else {
+        return err(
+            404,
+            kind,
+            "NOT_FOUND",
+            format!("Provided external ID field does not exist or is not accessible: {field}"),
+        );
+    };
+    if !fdef.external_id && !fdef.name.eq_ignore_ascii_case("Id") {
+        return err(
+            400,
+            kind,
+            "INVALID_FIELD",
+            format!(
+                "Field name provided, {} is not an External ID or indexed field for {object}",
+                fdef.name
+            ),
+        );
+    }
+    let field = fdef.name.clone();
+    let body = match body_object(req, kind) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Some(Value::Array(records)) = body.get("records") else {
+        return err(
+            400,
+            kind,
+            "INVALID_FIELD",
+            "No records to process: the request must contain a records array",
+        );
+    };
+    if records.len() > COLLECTION_MAX_RECORDS {
+        return err(
+            400,
+            kind,
+            "EXCEEDED_ID_LIMIT",
+            format!("record limit reached. cannot submit more than {COLLECTION_MAX_RECORDS} records into this call"),
+        )
+        .records(records.len());
+    }
+    let all_or_none = bool_param(body.get("allOrNone"));
+    let wctx = write_ctx(req);
+    let mark = ctx.undo.mark();
+    // A key given twice in one request fails every record that gives it.
+    let key_of = |rec: &Value| -> Option<String> {
+        let v = rec
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&field))?
+            .1
+            .as_str()?;
+        let case_sensitive = ctx.st.org.object(&object)?.field(&field)?.case_sensitive;
+        Some(if case_sensitive {
+            v.to_owned()
+        } else {
+            v.to_lowercase()
+        })
+    };
+    let keys: Vec<Option<String>> = records.iter().map(key_of).collect();
+    let mut results: Vec<Result<(String, bool), Vec<RecordError>>> =
+        Vec::with_capacity(records.len());
+    for (n, rec) in records.iter().enumerate() {
+        let Value::Object(input) = rec else {
+            results.push(Err(vec![RecordError::new(
+                "JSON_PARSER_ERROR",
+                "Each record must be a JSON object",
+                vec![],
+            )]));
+            continue;
+        };
+        let rtype = input
+            .get("attributes")
+            .and_then(|a| a.get("type"))
+            .and_then(Value::as_str);
+        let outcome = match rtype {
+            None => Err(vec![RecordError::new(
+                "INVALID_TYPE",
+                "Must send a concrete entity type.",
+                vec![],
+            )]),
+            Some(t) if !t.eq_ignore_ascii_case(&object) => Err(vec![RecordError::new(
+                "INVALID_TYPE",
+                format!("Records of type {t} cannot be upserted in a request for {object}"),
+                vec![],
+            )]),
+            _ if input.keys().any(|k| k.eq_ignore_ascii_case("Id")) => Err(vec![RecordError::new(
+                "INVALID_FIELD",
+                "Only external ids are supported: do not send Id in an upsert",
+                vec!["Id".into()],
+            )]),
+            _ if keys[n].is_some() && keys.iter().filter(|k| **k == keys[n]).count() > 1 => {
+                Err(vec![RecordError::new(
+                    "DUPLICATE_VALUE",
+                    format!(
+                        "Duplicate external id specified: {}",
+                        keys[n].as_deref().unwrap_or_default()
+                    ),
+                    vec![field.clone()],
+                )])
+            }
+            _ => match lock_check(ctx, &object, None, input) {
+                Some(e) => Err(vec![e]),
+                None => ctx
+                    .st
+                    .org
+                    .upsert(&object, &field, input, wctx, ctx.undo)
+                    .map_err(|e| e.errors),
+            },
+        };
+        results.push(outcome);
+    }
+    let failed = results.iter().any(Result::is_err);
+    if all_or_none && failed {
+        ctx.st.org.rollback_to(ctx.undo, mark);
+    }
+    let n = results.len();
+    let out: Vec<Value> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(_) if all_or_none && failed => json!({
+                "success": false,
+                "errors": record_errors_collection(&[RecordError::new("ALL_OR_NONE_OPERATION_ROLLED_BACK", ROLLED_BACK_MESSAGE, vec![])]),
+            }),
+            Ok((id, created)) => json!({"id": id, "success": true, "errors": [], "created": created}),
+            Err(errors) => json!({"success": false, "errors": record_errors_collection(&errors)}),
         })
         .collect();
     Resp::json(200, kind, Value::Array(out)).records(n)

@@ -335,7 +335,7 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
         if_modified_since: header(&parts.headers, "if-modified-since").map(str::to_owned),
         body: body_value,
     };
-    let (resp, sublog) = {
+    let (resp, sublog, late) = {
         let mut st = shared.state();
         let mut undo = Undo::default();
         let mut ctx = Ctx {
@@ -347,10 +347,19 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
             logged: Vec::new(),
         };
         let r = dispatch(&mut ctx, &data_req);
-        (r, ctx.logged)
+        let logged = ctx.logged;
+        let late = if undo.is_empty() {
+            None
+        } else {
+            take_late_commit(shared)
+        };
+        if late.is_some_and(|after| !after.is_zero()) {
+            st.org.rollback_to(&mut undo, 0);
+        }
+        (r, logged, late)
     };
     log(
-        resp.status,
+        if late.is_some() { 500 } else { resp.status },
         resp.kind,
         resp.records,
         resp.soql.clone(),
@@ -359,9 +368,52 @@ async fn respond(shared: &Arc<Shared>, req: Request, request_id: u64) -> Respons
     for s in sublog {
         shared.log_call(s);
     }
+    if let Some(after) = late {
+        if !after.is_zero() {
+            commit_later(Arc::clone(shared), data_req, after);
+        }
+        return error_response(
+            500,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred. Please include this ErrorId if you contact support: 000000000-00000 (0)",
+            &[("Sforce-Limit-Info", limit_info(used))],
+        );
+    }
     let mut headers: Vec<(&str, String)> = vec![("Sforce-Limit-Info", limit_info(used))];
     headers.extend(resp.headers.iter().map(|(k, v)| (*k, v.clone())));
     json_response(resp.status, resp.body.as_ref(), &headers)
+}
+
+/// The `late_commit` fault's delay when it applies to this call (and counts it down).
+fn take_late_commit(shared: &Shared) -> Option<Duration> {
+    let mut f = shared.faults();
+    if f.late_commit_next == 0 {
+        return None;
+    }
+    f.late_commit_next -= 1;
+    Some(Duration::from_millis(f.late_commit_after_ms))
+}
+
+/// Carries out a write request `after` its error answer: the late commit.
+fn commit_later(shared: Arc<Shared>, req: Req, after: Duration) {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        let request_id = shared.next_request.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut st = shared.state();
+            let mut undo = Undo::default();
+            let mut ctx = Ctx {
+                shared: &shared,
+                st: &mut st,
+                undo: &mut undo,
+                request_id,
+                in_composite: false,
+                logged: Vec::new(),
+            };
+            dispatch(&mut ctx, &req);
+        }
+        shared.row_locks().retain(|_, holder| *holder != request_id);
+    });
 }
 
 #[cfg(test)]

@@ -26,7 +26,9 @@ pub(crate) use composite::substitute;
 pub(crate) use http::{handle, split_data_url};
 pub use query::Cursors;
 
-use collections::{collections_delete, collections_retrieve, collections_write};
+use collections::{
+    collections_delete, collections_retrieve, collections_upsert, collections_write,
+};
 use composite::composite;
 use describe::{describe, describe_global, limits, resources, sobject_info};
 use query::{query, query_more};
@@ -243,6 +245,7 @@ pub(crate) fn classify(method: &Method, path: &str) -> CallKind {
         ("POST", ["composite", "sobjects"]) => CallKind::CollectionsCreate,
         ("PATCH", ["composite", "sobjects"]) => CallKind::CollectionsUpdate,
         ("DELETE", ["composite", "sobjects"]) => CallKind::CollectionsDelete,
+        ("PATCH", ["composite", "sobjects", _, _]) => CallKind::CollectionsUpsert,
         (_, ["composite", "sobjects", _]) => CallKind::CollectionsRetrieve,
         (_, ["composite"]) => CallKind::Composite,
         _ => CallKind::Other,
@@ -296,6 +299,10 @@ pub(crate) fn dispatch(ctx: &mut Ctx<'_>, req: &Req) -> Resp {
         ["composite", "sobjects", obj] if m == Method::GET || m == Method::POST => {
             collections_retrieve(ctx, req, obj)
         }
+        ["composite", "sobjects", obj, field] => match m.as_str() {
+            "PATCH" => collections_upsert(ctx, req, obj, field),
+            _ => method_not_allowed(kind, m, "PATCH"),
+        },
         ["composite"] if m == Method::POST && !ctx.in_composite => composite(ctx, req),
         _ => not_found(kind),
     }

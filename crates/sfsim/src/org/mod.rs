@@ -12,9 +12,11 @@
 //! This module holds the state (records by object with their email index, the undo log
 //! of a transaction) and the errors a write answers; `write` is create, update and
 //! delete, `coerce` the field-level checks of input values, `rules` the validation and
-//! duplicate rules, and `read` queries and the records' wire shape.
+//! duplicate rules, `keys` unique fields and upsert by External ID, and `read` queries and
+//! the records' wire shape.
 
 mod coerce;
+mod keys;
 mod read;
 mod rules;
 mod write;
@@ -143,6 +145,11 @@ impl Undo {
     /// A point to roll back to.
     pub fn mark(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether the transaction changed any record.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 

@@ -217,7 +217,7 @@ impl Org {
         Ok((slot, id18, fields.clone()))
     }
 
-    /// Validation rules, duplicate rules, formulas, then the save.
+    /// Validation rules, duplicate rules, unique fields, formulas, then the save.
     fn finish(
         &mut self,
         slot: usize,
@@ -232,6 +232,7 @@ impl Org {
             self.check_validation_rules(&obj, &fields)?;
             self.check_duplicates(slot, id, &fields, creating, ctx)?;
         }
+        self.check_unique(slot, id, &fields)?;
         let def = &self.objects[slot].def;
         let formulas: Vec<(String, Formula)> = def
             .fields

@@ -267,6 +267,7 @@ pub fn parse_create(
     let required = flag(m, "required")?;
     let external_id = flag(m, "externalId")?;
     let unique = flag(m, "unique")?;
+    let case_sensitive = flag(m, "caseSensitive")?;
     let value_set = given(m, "valueSet");
     let sized = matches!(kind, Kind::Text | Kind::LongTextArea | Kind::Html);
     if length.is_some() && !sized {
@@ -281,6 +282,9 @@ pub fn parse_create(
     }
     if (external_id || unique) && !matches!(kind, Kind::Text | Kind::Email) {
         return Err(cannot(if unique { "unique" } else { "externalId" }));
+    }
+    if case_sensitive && !(unique && kind == Kind::Text) {
+        return Err(cannot("caseSensitive"));
     }
     if required && kind == Kind::Checkbox {
         return Err(cannot("required"));
@@ -342,6 +346,7 @@ pub fn parse_create(
     def.restricted_picklist = restricted;
     def.external_id = external_id;
     def.unique = unique;
+    def.case_sensitive = case_sensitive;
     def.nillable = !required;
     if kind == Kind::Checkbox {
         def = def.with_default(json!(false));
@@ -359,6 +364,14 @@ pub fn parse_create(
         ),
         ("required", json!(required)),
         ("externalId", json!(external_id)),
+        (
+            "caseSensitive",
+            if kind == Kind::Text && unique {
+                json!(case_sensitive)
+            } else {
+                Value::Null
+            },
+        ),
         (
             "unique",
             if sized || kind == Kind::Email {
@@ -447,6 +460,7 @@ pub fn metadata_of(def: &FieldDef) -> Value {
         "required": !def.nillable,
         "externalId": def.external_id,
         "unique": def.unique,
+        "caseSensitive": def.case_sensitive,
         "valueSet": value_set,
         "formula": def.formula.as_ref().map(crate::schema::Formula::source),
         "description": null,

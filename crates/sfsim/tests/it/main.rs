@@ -10,3 +10,4 @@ mod records;
 mod support;
 mod tls;
 mod tooling;
+mod upsert;
