@@ -339,6 +339,7 @@ pub fn object_meta(d: &SObjectDescribe) -> ObjectMeta {
                 picklist_values: f.picklist_values.clone(),
                 restricted_picklist: f.restricted_picklist,
                 required_on_create: f.required_on_create(),
+                external_id: f.external_id,
             })
             .collect(),
     )

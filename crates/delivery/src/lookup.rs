@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 use domain::{CreateAs, DestinationSettings, Evaluation};
 use salesforce::{Client, SOQL_MAX_CHARS, chunk_in_clause, quote_soql_literal};
 
-use crate::meta::Metadata;
+use crate::meta::{Metadata, SObject};
 use crate::rows::{AccountRow, ContactRow, LeadRow, Lookup};
 
 /// The fixed columns every Contact lookup selects (planner inputs besides mapped fields).
@@ -40,12 +40,17 @@ fn push_unique(cols: &mut Vec<String>, c: &str) {
     }
 }
 
-/// The Contact SELECT list: base columns, mapped fields that exist, and the linked
+/// The Contact SELECT list: base columns, the person key when the org has it, mapped
+/// fields that exist, and the linked
 /// Account's propensity field through the `Account` relationship.
 pub fn contact_columns(s: &DestinationSettings, meta: &Metadata) -> Vec<String> {
     let mut cols = Vec::new();
     for c in CONTACT_BASE {
         push_unique(&mut cols, c);
+    }
+    // The person key, so an update can set it where it is still empty.
+    if let Some(k) = meta.person_key(SObject::Contact) {
+        push_unique(&mut cols, &k.name);
     }
     for (_, f) in s.contact.slots() {
         if let Some(fm) = meta.contact.field(f) {
@@ -63,11 +68,15 @@ pub fn contact_columns(s: &DestinationSettings, meta: &Metadata) -> Vec<String> 
     cols
 }
 
-/// The Lead SELECT list: base columns, mapped fields and the Lead propensity field.
+/// The Lead SELECT list: base columns, the person key when the org has it, mapped fields
+/// and the Lead propensity field.
 pub fn lead_columns(s: &DestinationSettings, meta: &Metadata) -> Vec<String> {
     let mut cols = Vec::new();
     for c in LEAD_BASE {
         push_unique(&mut cols, c);
+    }
+    if let Some(k) = meta.person_key(SObject::Lead) {
+        push_unique(&mut cols, &k.name);
     }
     let prop = s.propensity.lead_field.as_deref();
     for f in s.lead.slots().into_iter().map(|(_, f)| f).chain(prop) {

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use domain::Slot;
 
+pub use crate::setup::PERSON_KEY_FIELD;
+
 /// The three objects a destination writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SObject {
@@ -190,6 +192,8 @@ pub struct FieldMeta {
     pub restricted_picklist: bool,
     /// Salesforce refuses a create without it (`createable && !nillable && !defaultedOnCreate`).
     pub required_on_create: bool,
+    /// An External ID field: the key of an upsert (docs/salesforce.md#upsert-by-external-id).
+    pub external_id: bool,
 }
 
 impl FieldMeta {
@@ -285,6 +289,18 @@ impl Metadata {
             SObject::Contact => &self.contact,
             SObject::Account => &self.account,
         }
+    }
+
+    /// The person-key field of a Lead or Contact ([`PERSON_KEY_FIELD`]) when the object has
+    /// it as an External ID text field the integration user can create and edit: then that
+    /// object's creates are upserts by the key (docs/product.md#the-person-key).
+    pub fn person_key(&self, o: SObject) -> Option<&FieldMeta> {
+        if o == SObject::Account {
+            return None;
+        }
+        self.object(o).field(PERSON_KEY_FIELD).filter(|f| {
+            f.external_id && f.kind == FieldKind::String && f.createable && f.updateable
+        })
     }
 }
 
@@ -459,6 +475,7 @@ mod tests {
             picklist_values: vec!["hot".into(), "cold".into()],
             restricted_picklist: true,
             required_on_create: false,
+            external_id: false,
         };
         assert_eq!(f.picklist_lacks(Slot::Score), ["warm"]);
         assert_eq!(f.picklist_lacks(Slot::Propensity).len(), 3);

@@ -189,6 +189,8 @@ pub fn plan(
                 warnings: w,
             } => {
                 d.warnings.extend(w);
+                let contact_key = update_key(ev, SObject::Contact, contacts.len(), &idx, meta);
+                let lead_key = update_key(ev, SObject::Lead, leads.len(), &idx, meta);
                 for c in contacts {
                     if !claimed_records.insert((SObject::Contact, c.id.clone())) {
                         d.tally.claimed_by_newer = true;
@@ -202,8 +204,16 @@ pub fn plan(
                         None,
                         &meta.contact,
                     );
-                    let live =
-                        apply_record(rp, SObject::Contact, &c.id, c.account_id.as_deref(), &mut d);
+                    let key =
+                        contact_key.filter(|(f, _)| c.values.str(f).is_none_or(str::is_empty));
+                    let live = apply_record(
+                        rp,
+                        SObject::Contact,
+                        &c.id,
+                        c.account_id.as_deref(),
+                        key,
+                        &mut d,
+                    );
                     if live {
                         plan_account_propensity(
                             ev,
@@ -230,7 +240,8 @@ pub fn plan(
                         prop,
                         &meta.lead,
                     );
-                    apply_record(rp, SObject::Lead, &l.id, None, &mut d);
+                    let key = lead_key.filter(|(f, _)| l.values.str(f).is_none_or(str::is_empty));
+                    apply_record(rp, SObject::Lead, &l.id, None, key, &mut d);
                 }
             }
         }
@@ -547,11 +558,13 @@ pub fn fit_reasoning(text: &str, length: u32) -> (String, bool) {
 
 /// Records the consequence of one record's plan; returns whether the record stays current
 /// for this evaluation (written or unchanged), i.e. whether its Account may take propensity.
+/// `key` (field, value): the person key, set along with a write that happens anyway.
 fn apply_record(
     rp: RecordPlan,
     object: SObject,
     id: &str,
     parent_account: Option<&str>,
+    key: Option<(&str, &str)>,
     d: &mut Draft,
 ) -> bool {
     match rp {
@@ -568,9 +581,12 @@ fn apply_record(
             d.tally.unchanged = true;
             true
         }
-        RecordPlan::Write(fields, w) => {
+        RecordPlan::Write(mut fields, w) => {
             for x in w {
                 d.warn_once(x);
+            }
+            if let Some((f, v)) = key {
+                fields.insert(f.to_string(), Value::String(v.to_string()));
             }
             d.write(
                 object,
@@ -719,6 +735,10 @@ fn plan_create(
         fields.insert("AccountId".into(), Value::String(a.id.clone()));
     }
     fields.extend(mapped);
+    if let Some((f, v)) = create_key(ev, object, idx, meta) {
+        // A create that carries the person key is sent as an upsert by it (write.rs).
+        fields.insert(f.to_string(), Value::String(v.to_string()));
+    }
     d.tally.created = true;
     let family = account
         .map(|a| a.id.clone())
@@ -728,6 +748,56 @@ fn plan_create(
         plan_account_propensity(ev, Some(&a.id), &a.values, s, meta, claimed_accounts, d);
         // The new Contact is what this evaluation created, whatever happened to the Account.
         d.tally.created = true;
+    }
+}
+
+/// The person key of an evaluation's person for a create of `object` (field, value):
+/// when the object has the key field (docs/product.md#the-person-key) and the normalized
+/// email fits it. Not when a record of the object found for this email holds a key
+/// already (a converted Lead keeps its key and cannot be updated, so an upsert matching it
+/// would fail): that create stays a plain create.
+fn create_key<'m>(
+    ev: &'m Evaluation,
+    object: SObject,
+    idx: &Index<'_>,
+    meta: &'m Metadata,
+) -> Option<(&'m str, &'m str)> {
+    let k = meta.person_key(object)?;
+    let email = ev.email.normalized();
+    let fits = k.length == 0 || email.chars().count() <= k.length as usize;
+    (fits && !key_taken(object, email, &k.name, idx)).then_some((k.name.as_str(), email))
+}
+
+/// The person key to set on a found record of `object` that is written anyway (no extra
+/// call), when the record's key is empty: only when this evaluation writes one record of
+/// the object (a unique key fits one record; duplicates written under `duplicates = "all"`
+/// get none) and no record of the object found for this email holds a key.
+fn update_key<'m>(
+    ev: &'m Evaluation,
+    object: SObject,
+    written: usize,
+    idx: &Index<'_>,
+    meta: &'m Metadata,
+) -> Option<(&'m str, &'m str)> {
+    if written != 1 {
+        return None;
+    }
+    create_key(ev, object, idx, meta)
+}
+
+/// Whether a record of `object` found for `email` holds a person key.
+fn key_taken(object: SObject, email: &str, key: &str, idx: &Index<'_>) -> bool {
+    let has = |v: &Values| v.str(key).is_some_and(|s| !s.is_empty());
+    match object {
+        SObject::Lead => idx
+            .leads_by_email
+            .get(email)
+            .is_some_and(|ls| ls.iter().any(|l| has(&l.values))),
+        SObject::Contact => idx
+            .contacts_by_email
+            .get(email)
+            .is_some_and(|cs| cs.iter().any(|c| has(&c.values))),
+        SObject::Account => true,
     }
 }
 

@@ -382,6 +382,7 @@ fn meta_of(name: &str, m: &CustomFieldMetadata) -> FieldMeta {
         picklist_values: m.picklist_values.clone(),
         restricted_picklist: m.restricted,
         required_on_create: m.required,
+        external_id: m.external_id,
     }
 }
 
@@ -426,6 +427,11 @@ fn unfit(purpose: Purpose, f: &FieldMeta, formula: bool) -> Option<String> {
                 return Some(format!(
                     "is a {kind} field; the person key needs Text({PERSON_KEY_LENGTH})"
                 ));
+            }
+            if !f.external_id {
+                return Some(
+                    "is not an External ID field, so creates cannot be upserts by it (mark it External ID and Unique)".into(),
+                );
             }
             (f.length < PERSON_KEY_LENGTH).then(|| {
                 format!(

@@ -16,7 +16,28 @@ pub fn field(name: &str, kind: FieldKind, length: u32) -> FieldMeta {
         picklist_values: vec![],
         restricted_picklist: false,
         required_on_create: false,
+        external_id: false,
     }
+}
+
+/// The person-key field as `trailspark setup-org --person-key` creates it: Text(80),
+/// External ID, unique.
+pub fn person_key_field() -> FieldMeta {
+    FieldMeta {
+        external_id: true,
+        ..field(crate::setup::PERSON_KEY_FIELD, FieldKind::String, 80)
+    }
+}
+
+/// [`metadata`] with the person-key field on Lead and Contact.
+pub fn metadata_with_person_key() -> Metadata {
+    let mut m = metadata();
+    for om in [&mut m.lead, &mut m.contact] {
+        let mut fields: Vec<FieldMeta> = om.fields().cloned().collect();
+        fields.push(person_key_field());
+        *om = ObjectMeta::new(fields);
+    }
+    m
 }
 
 /// The Lead and Contact fields delivery reads or writes, in this order: Email, FirstName,

@@ -1,10 +1,11 @@
 //! Write: planned record writes → sObject Collections (≤ 200 records) packed 5 per
-//! Composite request (≤ 1,000 records per API call). Records of one family (a parent Account
+//! Composite request (≤ 1,000 records per API call). A create that carries the person key
+//! travels in an upsert collection of its object, by that key (docs/product.md#the-person-key). Records of one family (a parent Account
 //! and its Contacts) always travel in the same Composite request, where Salesforce runs the
 //! subrequests one after another, so two concurrent requests never fight over the Account's
 //! row lock (UNABLE_TO_LOCK_ROW). Composite requests run with bounded concurrency.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures::StreamExt;
 use serde_json::{Map, Value};
@@ -15,6 +16,7 @@ use salesforce::{
     Record, SaveResult, WriteOptions,
 };
 
+use crate::meta::{PERSON_KEY_FIELD, SObject};
 use crate::plan::PlannedWrite;
 
 /// Records one Composite request can carry: 5 collections of 200.
@@ -51,14 +53,63 @@ pub fn record_body(w: &PlannedWrite) -> Record {
     r
 }
 
-/// Collections needed for `updates` and `creates` records (one action per collection).
-fn collections_for(updates: usize, creates: usize) -> usize {
-    updates.div_ceil(COLLECTION_MAX_RECORDS) + creates.div_ceil(COLLECTION_MAX_RECORDS)
+/// The collection a write travels in: updates, creates (of any object), or upserts of one
+/// object by its person key; in this order within a Composite request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Collection {
+    Update,
+    Create,
+    Upsert(SObject),
+}
+
+/// The person-key field a create carries (its name as planned), if any.
+fn upsert_key(w: &PlannedWrite) -> Option<&str> {
+    (w.action == WriteAction::Create)
+        .then(|| {
+            w.fields
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(PERSON_KEY_FIELD))
+        })
+        .flatten()
+        .map(String::as_str)
+}
+
+fn collection_of(w: &PlannedWrite) -> Collection {
+    match (w.action, upsert_key(w)) {
+        (WriteAction::Update, _) => Collection::Update,
+        (WriteAction::Create, None) => Collection::Create,
+        (WriteAction::Create, Some(_)) => Collection::Upsert(w.object),
+    }
+}
+
+/// Records per collection kind.
+type Counts = BTreeMap<Collection, usize>;
+
+fn counts(writes: &[PlannedWrite], members: &[usize]) -> Counts {
+    let mut c = Counts::new();
+    for &i in members {
+        *c.entry(collection_of(&writes[i])).or_default() += 1;
+    }
+    c
+}
+
+/// Collections needed for these records (one kind per collection).
+fn collections_for(c: &Counts) -> usize {
+    c.values().map(|n| n.div_ceil(COLLECTION_MAX_RECORDS)).sum()
+}
+
+/// `a` and `b` together.
+fn sum(a: &Counts, b: &Counts) -> Counts {
+    let mut s = a.clone();
+    for (k, n) in b {
+        *s.entry(*k).or_default() += n;
+    }
+    s
 }
 
 /// Lays out writes: families packed whole into Composite requests (first-fit, largest
 /// family first) so that at most 5 collections of 200 go in one request; within a request,
-/// the update collections come before the create collections.
+/// the update collections come before the create collections, then the upserts.
 pub fn layout(writes: &[PlannedWrite], indices: &[usize]) -> Layout {
     let mut families: Vec<(String, Vec<usize>)> = Vec::new();
     let mut pos: HashMap<&str, usize> = HashMap::new();
@@ -75,24 +126,17 @@ pub fn layout(writes: &[PlannedWrite], indices: &[usize]) -> Layout {
     // Largest first; the sort is stable so equal sizes keep their batch order.
     families.sort_by_key(|f| std::cmp::Reverse(f.1.len()));
 
-    let count = |members: &[usize]| {
-        let creates = members
-            .iter()
-            .filter(|&&i| writes[i].action == WriteAction::Create)
-            .count();
-        (members.len() - creates, creates)
-    };
-    let mut bins: Vec<(Vec<usize>, usize, usize)> = Vec::new();
+    let mut bins: Vec<(Vec<usize>, Counts)> = Vec::new();
     let mut sequential: Vec<Vec<usize>> = Vec::new();
     for (_, members) in families {
-        let (u, c) = count(&members);
-        if collections_for(u, c) > COMPOSITE_MAX_HEAVY_SUBREQUESTS {
+        let c = counts(writes, &members);
+        if collections_for(&c) > COMPOSITE_MAX_HEAVY_SUBREQUESTS {
             // One family larger than a request: its requests run one after another.
-            for action in [WriteAction::Update, WriteAction::Create] {
+            for kind in c.keys() {
                 let of: Vec<usize> = members
                     .iter()
                     .copied()
-                    .filter(|&i| writes[i].action == action)
+                    .filter(|&i| collection_of(&writes[i]) == *kind)
                     .collect();
                 sequential.extend(of.chunks(COMPOSITE_MAX_RECORDS).map(<[usize]>::to_vec));
             }
@@ -100,31 +144,37 @@ pub fn layout(writes: &[PlannedWrite], indices: &[usize]) -> Layout {
         }
         match bins
             .iter_mut()
-            .find(|(_, bu, bc)| collections_for(bu + u, bc + c) <= COMPOSITE_MAX_HEAVY_SUBREQUESTS)
+            .find(|(_, bc)| collections_for(&sum(bc, &c)) <= COMPOSITE_MAX_HEAVY_SUBREQUESTS)
         {
             Some(b) => {
                 b.0.extend(members);
-                b.1 += u;
-                b.2 += c;
+                b.1 = sum(&b.1, &c);
             }
-            None => bins.push((members, u, c)),
+            None => bins.push((members, c)),
         }
     }
     let to_group = |bin: Vec<usize>| {
         let mut ops = Vec::new();
-        for action in [WriteAction::Update, WriteAction::Create] {
+        for kind in counts(writes, &bin).into_keys() {
             let of: Vec<usize> = bin
                 .iter()
                 .copied()
-                .filter(|&i| writes[i].action == action)
+                .filter(|&i| collection_of(&writes[i]) == kind)
                 .collect();
             for chunk in of.chunks(COLLECTION_MAX_RECORDS) {
+                let action = match kind {
+                    Collection::Update => salesforce::WriteAction::Update,
+                    Collection::Create => salesforce::WriteAction::Create,
+                    Collection::Upsert(object) => salesforce::WriteAction::Upsert {
+                        object: object.as_str().to_owned(),
+                        external_id: upsert_key(&writes[chunk[0]])
+                            .unwrap_or(PERSON_KEY_FIELD)
+                            .to_owned(),
+                    },
+                };
                 ops.push((
                     CollectionWrite {
-                        action: match action {
-                            WriteAction::Create => salesforce::WriteAction::Create,
-                            WriteAction::Update => salesforce::WriteAction::Update,
-                        },
+                        action,
                         records: chunk.iter().map(|&i| record_body(&writes[i])).collect(),
                     },
                     chunk.to_vec(),
@@ -163,9 +213,7 @@ pub async fn execute(
     let lay = layout(writes, &idx);
     let opts_for = |g: &Group| WriteOptions {
         allow_duplicate_save: allow_duplicate_save
-            && g.ops
-                .iter()
-                .any(|(op, _)| op.action == salesforce::WriteAction::Create),
+            && g.ops.iter().any(|(op, _)| op.action.may_create()),
     };
     let mut done: Vec<(Group, GroupAnswer)> =
         futures::stream::iter(lay.parallel.into_iter().map(|g| {
@@ -207,11 +255,12 @@ pub fn apply_group(group: &Group, outcome: GroupAnswer, results: &mut [Option<Wr
         Err(e) => {
             let mut err = report_error(&e);
             // A create whose answer was lost may exist already: the next attempt must look
-            // it up again rather than resend (the client never resends it blindly).
+            // it up again rather than resend (the client never resends it blindly). An
+            // upsert by the person key is no such create: sent again, it matches.
             let creates = group
                 .ops
                 .iter()
-                .any(|(op, _)| op.action == salesforce::WriteAction::Create);
+                .any(|(op, _)| op.action.resend_may_duplicate());
             if creates && e.is_ambiguous() {
                 err = err.with_kind(FailureKind::AmbiguousCreate);
             }
@@ -418,7 +467,7 @@ mod tests {
         assert_eq!(lay.parallel.len(), 2);
         for g in &lay.parallel {
             assert!(g.ops.len() <= COMPOSITE_MAX_HEAVY_SUBREQUESTS);
-            let kinds: Vec<_> = g.ops.iter().map(|(op, _)| op.action).collect();
+            let kinds: Vec<_> = g.ops.iter().map(|(op, _)| op.action.clone()).collect();
             let first_create = kinds
                 .iter()
                 .position(|a| *a == salesforce::WriteAction::Create)
@@ -449,6 +498,57 @@ mod tests {
                 .filter(|(op, _)| op.action == salesforce::WriteAction::Create)
                 .all(|(op, _)| op.records.iter().all(|r| !r.contains_key("Id")))
         );
+    }
+
+    #[test]
+    fn keyed_creates_travel_as_upserts_per_object_by_the_key() {
+        let create = |object: SObject, n: usize, keyed: bool| {
+            let mut fields = Map::new();
+            fields.insert("Email".into(), Value::String(format!("p{n}@x.com")));
+            if keyed {
+                fields.insert(
+                    PERSON_KEY_FIELD.into(),
+                    Value::String(format!("p{n}@x.com")),
+                );
+            }
+            PlannedWrite {
+                object,
+                action: WriteAction::Create,
+                id: None,
+                fields,
+                family: format!("new:{n}"),
+                evaluation: n,
+            }
+        };
+        let mut writes = vec![w("001A", 0)];
+        writes.extend((1..=250).map(|n| create(SObject::Lead, n, true)));
+        writes.extend((251..=260).map(|n| create(SObject::Contact, n, true)));
+        writes.push(create(SObject::Lead, 261, false));
+        let idx: Vec<usize> = (0..writes.len()).collect();
+        let lay = layout(&writes, &idx);
+        let ops: Vec<(salesforce::WriteAction, usize)> = lay
+            .parallel
+            .iter()
+            .flat_map(|g| g.ops.iter().map(|(op, m)| (op.action.clone(), m.len())))
+            .collect();
+        let upsert = |object: &str| salesforce::WriteAction::Upsert {
+            object: object.into(),
+            external_id: PERSON_KEY_FIELD.into(),
+        };
+        assert_eq!(
+            ops,
+            [
+                (salesforce::WriteAction::Update, 1),
+                (salesforce::WriteAction::Create, 1),
+                (upsert("Lead"), 200),
+                (upsert("Lead"), 50),
+                (upsert("Contact"), 10),
+            ],
+            "five collections, one Composite request"
+        );
+        let body = &lay.parallel[0].ops[2].0.records[0];
+        assert_eq!(body[PERSON_KEY_FIELD], "p1@x.com");
+        assert!(body.get("Id").is_none());
     }
 
     #[test]

@@ -179,6 +179,8 @@ pub struct CustomFieldMetadata {
     pub restricted: bool,
     /// A formula (calculated) field: never writable.
     pub formula: bool,
+    /// An External ID field (the key of an upsert).
+    pub external_id: bool,
 }
 
 impl CustomFieldMetadata {
@@ -205,6 +207,7 @@ impl CustomFieldMetadata {
                 .collect(),
             restricted: m.pointer("/valueSet/restricted").is_some_and(truthy),
             formula: m["formula"].as_str().is_some_and(|f| !f.trim().is_empty()),
+            external_id: truthy(&m["externalId"]),
         }
     }
 }

@@ -753,6 +753,159 @@ fn contacts_of_one_account_share_a_lock_family() {
     assert_eq!(fam, ["001A", "001A", "00QC"]);
 }
 
+mod person_key {
+    //! With the person-key field (docs/product.md#the-person-key): creates carry the key,
+    //! updates set it where it is empty, and nothing changes without the field.
+
+    use super::*;
+    use crate::setup::PERSON_KEY_FIELD as KEY;
+    use crate::testing::metadata_with_person_key;
+
+    fn keyed(batch: &[Evaluation], lookup: Lookup, s: &DestinationSettings) -> Plan {
+        plan(batch, &lookup, s, &metadata_with_person_key())
+    }
+
+    fn creating() -> DestinationSettings {
+        let mut s = settings();
+        s.create_records.enabled = true;
+        s
+    }
+
+    #[test]
+    fn a_create_carries_the_normalized_email_as_its_key() {
+        let p = keyed(
+            &[ev("e1", "New.Person@X.com", "hot", T)],
+            Lookup::default(),
+            &creating(),
+        );
+        let w = &p.writes[0];
+        assert_eq!((w.object, w.action), (SObject::Lead, WriteAction::Create));
+        assert_eq!(w.fields[KEY], json!("new.person@x.com"));
+        assert_eq!(
+            w.fields["Email"],
+            json!("New.Person@X.com"),
+            "the email as given"
+        );
+        assert_eq!(p.reports[0].outcome, Outcome::Created);
+        assert_eq!(
+            p.reports[0].writes[0].fields[KEY],
+            json!("new.person@x.com")
+        );
+    }
+
+    #[test]
+    fn without_the_field_a_create_has_no_key() {
+        let p = run(
+            &[ev("e1", "new@x.com", "hot", T)],
+            Lookup::default(),
+            &creating(),
+        );
+        assert!(!p.writes[0].fields.contains_key(KEY));
+    }
+
+    #[test]
+    fn an_email_longer_than_the_key_field_is_a_plain_create() {
+        let long = format!("{}@{}.com", "a".repeat(40), "b".repeat(40));
+        let p = keyed(&[ev("e1", &long, "hot", T)], Lookup::default(), &creating());
+        assert!(!p.writes[0].fields.contains_key(KEY));
+    }
+
+    #[test]
+    fn an_update_sets_an_empty_key_only_when_it_writes_anyway() {
+        let s = settings();
+        let batch = [ev("e1", "ada@x.com", "hot", T)];
+        // Written: the key rides along.
+        let p = keyed(
+            &batch,
+            Lookup {
+                leads: vec![lead("00Q1", "ada@x.com")],
+                ..Default::default()
+            },
+            &s,
+        );
+        assert_eq!(p.writes[0].fields[KEY], json!("ada@x.com"));
+        // Unchanged: no write, so no call just for the key.
+        let same = lead_with(
+            "00Q1",
+            "ada@x.com",
+            json!({SCORE: "hot", DATE: "2026-11-28T09:15:00.000+0000", REASON: "because"}),
+        );
+        let p = keyed(
+            &batch,
+            Lookup {
+                leads: vec![same],
+                ..Default::default()
+            },
+            &s,
+        );
+        assert!(p.writes.is_empty());
+        assert_eq!(p.reports[0].outcome, Outcome::Unchanged);
+        // Already keyed: not sent again.
+        let keyed_lead = lead_with("00Q1", "ada@x.com", json!({KEY: "ada@x.com"}));
+        let p = keyed(
+            &batch,
+            Lookup {
+                leads: vec![keyed_lead],
+                ..Default::default()
+            },
+            &s,
+        );
+        assert!(!p.writes[0].fields.contains_key(KEY));
+    }
+
+    #[test]
+    fn duplicates_written_together_get_no_key_and_a_keyed_one_keeps_it_alone() {
+        let mut s = settings();
+        s.duplicates = DuplicatePolicy::All;
+        let batch = [ev("e1", "ada@x.com", "hot", T)];
+        let two = Lookup {
+            leads: vec![lead("00Q1", "ada@x.com"), lead("00Q2", "ada@x.com")],
+            ..Default::default()
+        };
+        let p = keyed(&batch, two, &s);
+        assert_eq!(p.writes.len(), 2);
+        assert!(
+            p.writes.iter().all(|w| !w.fields.contains_key(KEY)),
+            "a unique key fits one record"
+        );
+
+        s.duplicates = DuplicatePolicy::MostRecent;
+        let mut newer = lead_with("00Q2", "ada@x.com", json!({KEY: "ada@x.com"}));
+        newer.last_modified = None;
+        let p = keyed(
+            &batch,
+            Lookup {
+                leads: vec![lead("00Q1", "ada@x.com"), newer],
+                ..Default::default()
+            },
+            &s,
+        );
+        assert!(
+            p.writes.iter().all(|w| !w.fields.contains_key(KEY)),
+            "another Lead holds the key"
+        );
+    }
+
+    #[test]
+    fn a_converted_lead_holding_the_key_makes_the_create_plain() {
+        let converted = lead_with(
+            "00Q1",
+            "ada@x.com",
+            json!({"IsConverted": true, "ConvertedContactId": "003gone", KEY: "ada@x.com"}),
+        );
+        let p = keyed(
+            &[ev("e1", "ada@x.com", "hot", T)],
+            Lookup {
+                leads: vec![converted],
+                ..Default::default()
+            },
+            &creating(),
+        );
+        assert_eq!(p.writes[0].action, WriteAction::Create);
+        assert!(!p.writes[0].fields.contains_key(KEY));
+    }
+}
+
 mod invariants {
     //! Properties every plan has, whatever the batch and the org hold.
 
@@ -825,6 +978,20 @@ mod invariants {
                 prop_assert_eq!(wrote, matches!(r.outcome, Outcome::Updated | Outcome::Created));
                 if matches!(r.outcome, Outcome::Skipped | Outcome::Superseded) {
                     prop_assert!(r.reason.is_some());
+                }
+            }
+            // With the person key: every keyed create carries its person's normalized
+            // email, and no key value goes to two records of one object.
+            let keyed = plan(&batch, &lookup, &s, &crate::testing::metadata_with_person_key());
+            prop_assert_eq!(keyed.writes.len(), p.writes.len(), "the key adds no write");
+            let mut keys = HashSet::new();
+            for w in &keyed.writes {
+                let key = w.fields.get(crate::setup::PERSON_KEY_FIELD);
+                if w.action == WriteAction::Create {
+                    prop_assert_eq!(key, Some(&json!(batch[w.evaluation].email.normalized())));
+                }
+                if let Some(k) = key {
+                    prop_assert!(keys.insert((w.object, k.clone())), "key {} set twice", k);
                 }
             }
             // At most one evaluation per person is written: the newest.

@@ -74,6 +74,13 @@ fn created_meta(spec: &CustomFieldSpec) -> FieldMeta {
     };
     FieldMeta {
         picklist_values: values,
+        external_id: matches!(
+            spec.kind,
+            CustomFieldKind::Text {
+                external_id: true,
+                ..
+            }
+        ),
         ..field(&spec.name, kind, length)
     }
 }
