@@ -260,6 +260,44 @@ fn keep_written(report: &mut Report, first: Report) {
     report.writes.extend(later);
 }
 
+/// The report of an evaluation delivered again after an attempt that failed (`first`),
+/// from the new attempt's (`second`) — what the evaluation did over both
+/// (docs/product.md#outcomes):
+///
+/// - writes of the first attempt that went through stay listed, as in the field-error
+///   second pass;
+/// - a create the first attempt sent whose answer was lost (it failed transiently: a
+///   timeout, HTTP 500, a dropped connection) may have been committed all the same; when
+///   the new attempt then finds the person's record already holding every value — it
+///   would have reported `unchanged` — that record is the one the lost create made: the
+///   evaluation `created` it. The create stays listed (without the id its lost answer
+///   carried).
+pub fn after_retry(first: Report, mut second: Report) -> Report {
+    if first.outcome != Outcome::Failed || second.dry_run {
+        return second;
+    }
+    let lost = first.error.as_ref().is_some_and(|e| e.transient);
+    if lost && second.outcome == Outcome::Unchanged {
+        let creates: Vec<_> = first
+            .writes
+            .iter()
+            .filter(|w| w.failed && w.action == WriteAction::Create)
+            .map(|w| domain::WriteReport {
+                failed: false,
+                ..w.clone()
+            })
+            .collect();
+        if !creates.is_empty() {
+            second.outcome = Outcome::Created;
+            second.reason = None;
+            let later = std::mem::replace(&mut second.writes, creates);
+            second.writes.extend(later);
+        }
+    }
+    keep_written(&mut second, first);
+    second
+}
+
 fn fail_all(batch: &[Evaluation], err: ReportError) -> Vec<Report> {
     batch
         .iter()
@@ -515,6 +553,39 @@ mod tests {
         keep_written(&mut skipped, Report::new("e0", "a@x.com", Outcome::Failed));
         assert_eq!(skipped.outcome, Outcome::Skipped);
         assert_eq!(skipped.reason, Some(Reason::NoMatch));
+    }
+
+    #[test]
+    fn a_lost_create_found_unchanged_by_the_next_attempt_was_created_by_it() {
+        let lost = ReportError::from_code("HTTP_500", "lost")
+            .with_kind(domain::FailureKind::AmbiguousCreate);
+        let mut first = Report::failed("e0", "a@x.com", lost.clone());
+        first.writes = vec![write("Lead", WriteAction::Create, true)];
+        first.writes[0].id = None;
+        let second = Report::new("e0", "a@x.com", Outcome::Unchanged);
+        let r = after_retry(first.clone(), second);
+        assert_eq!((r.outcome, r.reason), (Outcome::Created, None));
+        assert_eq!(r.writes.len(), 1);
+        assert_eq!(
+            (r.writes[0].action, r.writes[0].failed),
+            (WriteAction::Create, false)
+        );
+
+        // The create really failed before: the new attempt's create is the one.
+        let mut created = Report::new("e0", "a@x.com", Outcome::Created);
+        created.writes = vec![write("Lead", WriteAction::Create, false)];
+        let r = after_retry(first.clone(), created.clone());
+        assert_eq!(r, created);
+
+        // A refused create (not transient) was never committed: unchanged is what it is.
+        let mut refused = first.clone();
+        refused.error = Some(ReportError::from_code("REQUIRED_FIELD_MISSING", "Company"));
+        let unchanged = Report::new("e0", "a@x.com", Outcome::Unchanged);
+        assert_eq!(after_retry(refused, unchanged.clone()), unchanged);
+
+        // A first attempt that did not fail changes nothing.
+        let ok = Report::new("e0", "a@x.com", Outcome::Updated);
+        assert_eq!(after_retry(ok, unchanged.clone()), unchanged);
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub mod testing;
 pub mod write;
 
 pub use check::{Problem, check, check_with_metadata};
-pub use destination::{DEFAULT_CONCURRENCY, DeliverOptions, Destination, object_meta, outcomes};
+pub use destination::{
+    DEFAULT_CONCURRENCY, DeliverOptions, Destination, after_retry, object_meta, outcomes,
+};
 pub use freshness::{DEFAULT_METADATA_MAX_AGE, MetadataCache};
 pub use meta::{
     FieldKind, FieldMeta, FieldOption, Metadata, NotOffered, ObjectMeta, SObject, SlotOptions,

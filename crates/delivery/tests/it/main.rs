@@ -4,5 +4,6 @@ mod bodies;
 mod common;
 mod engine;
 mod fresh;
+mod late_commit;
 mod setup;
 mod sim;

@@ -438,8 +438,9 @@ async fn sync(args: Args) -> Result<ExitCode> {
 }
 
 /// Delivers again, up to `args.retries` rounds with backoff, the evaluations whose report
-/// failed transiently, replacing their reports in place (input order is kept). A fresh
-/// `deliver` looks the emails up again, so retrying a create whose answer was lost is safe.
+/// failed transiently, replacing their reports in place (input order is kept) by what both
+/// attempts did ([`delivery::after_retry`]). A fresh `deliver` looks the emails up again,
+/// so retrying a create whose answer was lost is safe.
 async fn retry_transient(
     d: &Destination,
     evaluations: &[Evaluation],
@@ -469,7 +470,10 @@ async fn retry_transient(
         let subset: Vec<Evaluation> = again.iter().map(|&i| evaluations[i].clone()).collect();
         let fresh = d.deliver(&subset, opts).await;
         for (i, r) in again.into_iter().zip(fresh) {
-            reports[i] = r;
+            // What the evaluation did over both attempts: a create whose answer was lost
+            // and that the new attempt finds in place was created by it.
+            let first = std::mem::replace(&mut reports[i], r.clone());
+            reports[i] = delivery::after_retry(first, r);
         }
     }
 }

@@ -972,6 +972,25 @@ async fn a_lock_that_clears_is_retried_and_written() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_answer_was_lost_is_reported_created_by_the_retry_that_finds_it() {
+    let org = org("").await;
+    // The create is committed, then answered 500: the retry finds the Lead in place.
+    org.control().commit_late(1, std::time::Duration::ZERO);
+    let cfg = "[destinations.salesforce.create_records]\nenabled = true";
+    let o = sync(&org, cfg, &[ev("e", "new@x.com", "hot", T)], &[]).await;
+    assert_exit(&o, 0);
+    let l = lines(&o);
+    assert_eq!(l[0]["outcome"], "created", "{}", l[0]);
+    assert_eq!(l[0]["writes"][0]["action"], "create");
+    assert_eq!(l[0]["writes"][0]["object"], "Lead");
+    let found = org
+        .control()
+        .query("SELECT Id FROM Lead WHERE Email = 'new@x.com'")
+        .expect("query");
+    assert_eq!(found.len(), 1, "one Lead");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn retries_0_reports_the_first_transient_failure() {
     let org = org("").await;
     let c = contact(&org, "A", "p@x.com");
