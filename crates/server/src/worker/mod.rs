@@ -23,6 +23,7 @@ mod gate;
 pub mod pause;
 mod record;
 mod resolver;
+mod retried;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -55,6 +55,7 @@ pub(super) async fn record(
     gate: &Gate,
     integration: Option<&Integration>,
 ) {
+    let reports = super::retried::after_earlier_attempts(ctx, leased, reports).await;
     let mut results = Vec::new();
     let mut released = Vec::new();
     let mut trouble: Option<(Why, Option<Duration>)> = None;

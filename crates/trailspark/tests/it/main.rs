@@ -5,6 +5,7 @@ mod check;
 mod connect;
 mod demo;
 mod fields;
+mod late_commit;
 mod roles;
 mod rules;
 mod service;
