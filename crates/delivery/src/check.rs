@@ -12,7 +12,7 @@ use domain::{CreateAs, DestinationSettings, Slot};
 use salesforce::Client;
 
 use crate::destination::{object_meta, objects_needed};
-use crate::meta::{Metadata, SObject, compatible, compatible_types};
+use crate::meta::{Metadata, PERSON_KEY_FIELD, SObject, compatible, compatible_types};
 use crate::write::report_error;
 
 /// The stable [`Problem::code`]s: settings pages and API clients key on them, so a code
@@ -61,16 +61,51 @@ const PREFIX: &str = "destinations.salesforce";
 /// Runs the preflight against the org: a disabled destination first, then authentication,
 /// then the describes, then the fields.
 pub async fn check(settings: &DestinationSettings, client: &Client) -> Vec<Problem> {
+    check_with_notes(settings, client).await.0
+}
+
+/// [`check`], and the [`notes`] on what the org could add (not problems).
+pub async fn check_with_notes(
+    settings: &DestinationSettings,
+    client: &Client,
+) -> (Vec<Problem>, Vec<String>) {
     let mut problems: Vec<Problem> = disabled_problem(settings).into_iter().collect();
     if let Err(e) = client.identity().await {
         problems.push(auth_problem(&settings.integration, &e));
-        return problems;
+        return (problems, Vec::new());
     }
+    let mut notes_out = Vec::new();
     match settings_metadata(settings, client, false).await {
-        Ok(meta) => problems.extend(check_with_metadata(settings, &meta)),
+        Ok(meta) => {
+            problems.extend(check_with_metadata(settings, &meta));
+            notes_out = notes(settings, &meta);
+        }
         Err(p) => problems.push(p),
     }
-    problems
+    (problems, notes_out)
+}
+
+/// What the org would gain, in an admin's words; nothing here stops delivery. Today: the
+/// person-key field on an object the settings create records of
+/// (docs/product.md#the-person-key).
+pub fn notes(s: &DestinationSettings, meta: &Metadata) -> Vec<String> {
+    if !s.enabled || !s.create_records.enabled {
+        return Vec::new();
+    }
+    let mut objects = vec![SObject::Lead];
+    if s.create_as == CreateAs::Contact {
+        objects.push(SObject::Contact);
+    }
+    objects
+        .into_iter()
+        .filter(|o| meta.person_key(*o).is_none())
+        .map(|o| {
+            format!(
+                "{o} has no usable {PERSON_KEY_FIELD} (Text(80), External ID, unique, editable by the integration user): new {o}s are plain creates, found again by email before a retry, so a create that Salesforce commits after its answer was lost can still become two {o}s for one email; with the field, creates are upserts by the person's email and cannot. `trailspark setup-org --person-key` creates it",
+                o = o.as_str()
+            )
+        })
+        .collect()
 }
 
 /// The metadata of the objects the settings name (`fresh`: revalidated with
@@ -310,6 +345,34 @@ fn check_field(
             ),
             fix: format!("make the field at least {min} characters long"),
         });
+    }
+}
+
+#[cfg(test)]
+mod notes_tests {
+    use super::*;
+    use crate::testing::{metadata, metadata_with_person_key};
+
+    #[test]
+    fn the_missing_person_key_is_a_note_for_the_objects_created() {
+        let mut s = DestinationSettings::suggested("x");
+        assert!(notes(&s, &metadata()).is_empty(), "no creates, no note");
+        s.create_records.enabled = true;
+        let n = notes(&s, &metadata());
+        assert_eq!(n.len(), 1);
+        assert!(
+            n[0].starts_with("Lead has no usable TrailSpark_Person_Key__c"),
+            "{}",
+            n[0]
+        );
+        assert!(n[0].contains("setup-org --person-key"));
+        s.create_as = CreateAs::Contact;
+        assert_eq!(notes(&s, &metadata()).len(), 2);
+        assert!(notes(&s, &metadata_with_person_key()).is_empty());
+        assert!(
+            check_with_metadata(&s, &metadata()).is_empty(),
+            "not a problem"
+        );
     }
 }
 

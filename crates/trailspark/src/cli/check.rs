@@ -1,6 +1,7 @@
 //! `trailspark check`: preflight of `[destinations.salesforce]` against the org's live
 //! metadata. Exit 0 when good; 1 with one line per problem and its fix (a disabled
-//! destination is one, listed first); 2 when the config itself cannot be read.
+//! destination is one, listed first); 2 when the config itself cannot be read. `note:`
+//! lines say what the org could add (the person-key field) and never fail the check.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,8 +33,8 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(EXIT_CANNOT_START);
         }
     };
-    let problems = match connect(integ).await {
-        Ok(client) => delivery::check(dest, &client).await,
+    let (problems, notes) = match connect(integ).await {
+        Ok(client) => delivery::check::check_with_notes(dest, &client).await,
         Err(e) => {
             // As `delivery::check` orders them: a disabled destination first.
             let mut problems: Vec<_> = delivery::check::disabled_problem(dest)
@@ -49,7 +50,7 @@ pub async fn run(args: Args) -> ExitCode {
                     fix: "set the environment variables and files the integration names, then run check again".into(),
                 },
             });
-            problems
+            (problems, Vec::new())
         }
     };
     if problems.is_empty() {
@@ -57,10 +58,16 @@ pub async fn run(args: Args) -> ExitCode {
             "ok: [destinations.salesforce] (enabled) matches the org of [integrations.{}]: every mapped field exists, has a compatible type and is writable",
             integ.name
         );
+        for n in &notes {
+            println!("note: {n}");
+        }
         ExitCode::SUCCESS
     } else {
         for p in &problems {
             println!("{p}");
+        }
+        for n in &notes {
+            println!("note: {n}");
         }
         eprintln!(
             "{} problem{} found",

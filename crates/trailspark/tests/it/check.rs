@@ -22,6 +22,24 @@ async fn good_settings_pass() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_missing_person_key_is_a_note_that_passes() {
+    let creating = "[destinations.salesforce.create_records]\nenabled = true";
+    let org = org("").await;
+    let o = check(&org, creating).await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let notes: Vec<&str> = out.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(notes.len(), 1, "{out}");
+    assert!(notes[0].starts_with("note: Lead has no usable TrailSpark_Person_Key__c"));
+    assert!(notes[0].contains("setup-org --person-key"));
+    let key = "[[fields]]\nobject = \"Lead\"\nname = \"TrailSpark_Person_Key__c\"\ntype = \"string\"\nlength = 80\nexternal_id = true\nunique = true\n";
+    org.control().load_scenario_str(key).expect("key field");
+    let o = check(&org, creating).await;
+    assert_eq!(code(&o), 0);
+    assert!(!stdout(&o).contains("note:"), "{}", stdout(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn creation_settings_pass_on_the_default_org_and_a_required_field_is_caught() {
     let creating =
         "create_as = \"contact\"\n[destinations.salesforce.create_records]\nenabled = true";
