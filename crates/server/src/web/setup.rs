@@ -6,8 +6,9 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::view::Layout;
@@ -34,6 +35,24 @@ struct SetupPage {
     rows: Vec<Row>,
     nothing_to_do: bool,
     conflicts: usize,
+    /// The plan includes the person-key field on Lead and Contact.
+    person_key: bool,
+}
+
+/// The page's one choice: also set up the person-key field (docs/product.md#the-person-key).
+/// `GET ?person_key=true` shows the plan with it; the Apply form sends it back.
+#[derive(Deserialize, Default)]
+pub struct Choice {
+    #[serde(default)]
+    person_key: Option<String>,
+}
+
+impl Choice {
+    fn person_key(&self) -> bool {
+        self.person_key
+            .as_deref()
+            .is_some_and(|v| v == "true" || v == "on")
+    }
 }
 
 /// In an admin's words, from the plan's JSON (the API's shape: one source for both).
@@ -70,9 +89,12 @@ pub async fn plan(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
+    Query(choice): Query<Choice>,
 ) -> Response {
+    let person_key = choice.person_key();
     let q = SetupQuery {
         dry_run: Some(true),
+        person_key: Some(person_key),
         ..SetupQuery::default()
     };
     match run(&state, &caller, &name, &q).await {
@@ -89,6 +111,7 @@ pub async fn plan(
                 nothing_to_do: v["nothing_to_do"] == true,
                 conflicts,
                 rows,
+                person_key,
             })
             .into_response()
         }
@@ -101,8 +124,13 @@ pub async fn apply(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
+    Form(choice): Form<Choice>,
 ) -> Response {
-    match run(&state, &caller, &name, &SetupQuery::default()).await {
+    let q = SetupQuery {
+        person_key: Some(choice.person_key()),
+        ..SetupQuery::default()
+    };
+    match run(&state, &caller, &name, &q).await {
         Ok(v) => {
             let failures = v["applied"]["failures"].as_u64().unwrap_or(0);
             Redirect::to(&format!(

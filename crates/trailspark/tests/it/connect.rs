@@ -825,6 +825,23 @@ async fn create_missing_fields_from_the_settings_page_ends_with_a_working_mappin
     );
     let again = page("/settings/crm-integration/prod/setup").await;
     assert!(again.contains("Nothing to do"), "{again}");
+    // The person key is offered, and created when asked for.
+    assert!(again.contains("name=\"person_key\""), "{again}");
+    let keyed = page("/settings/crm-integration/prod/setup?person_key=true").await;
+    assert!(keyed.contains("Lead.TrailSpark_Person_Key__c"), "{keyed}");
+    assert!(keyed.contains("External ID"), "{keyed}");
+    let applied = owner
+        .http
+        .post(format!("{base}/settings/crm-integration/prod/setup"))
+        .header("cookie", &owner.cookie)
+        .header("origin", &base)
+        .form(&[("csrf_token", owner.csrf.as_str()), ("person_key", "true")])
+        .send()
+        .await
+        .expect("apply");
+    assert_eq!(applied.status(), StatusCode::SEE_OTHER);
+    let keyed = page("/settings/crm-integration/prod/setup?person_key=true").await;
+    assert!(keyed.contains("Nothing to do"), "{keyed}");
     let mut s = settings_for("prod");
     s["propensity"]["lead_field"] = Value::Null;
     let (status, v) = owner

@@ -301,3 +301,57 @@ async fn unknown_integration_exits_2() {
         stderr(&o)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_person_key_set_up_creates_are_upserts_by_it() {
+    let org = bare("").await;
+    let o = setup_org(&org, &["--person-key"]).await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let described = org
+        .control()
+        .query("SELECT Id FROM Lead WHERE TrailSpark_Person_Key__c = 'x'")
+        .expect("the key field exists");
+    assert!(described.is_empty());
+
+    let creating = "[destinations.salesforce.create_records]\nenabled = true";
+    let s = Scratch::new("setuporgkey");
+    let cfg = s.write("c.toml", &org_config(&org, creating));
+    let file = s.write(
+        "in.jsonl",
+        &format!(
+            "{}\n",
+            json!({"id": "e-new", "email": "Key.Person@Upsert.example", "score": "hot",
+                   "reasoning": "r", "evaluated_at": "2026-11-28T09:15:00Z"})
+        ),
+    );
+    let args = [
+        "sync",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--input",
+        file.to_str().unwrap(),
+    ];
+    org.control().clear_calls();
+    let o = trailspark(&args, &envs(&org), None).await;
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let l = lines(&o);
+    assert_eq!(l[0]["outcome"], "created", "{}", l[0]);
+    assert_eq!(
+        l[0]["writes"][0]["fields"]["TrailSpark_Person_Key__c"],
+        "key.person@upsert.example"
+    );
+    assert!(
+        org.control()
+            .calls()
+            .iter()
+            .any(|c| c.kind == sfsim::CallKind::CollectionsUpsert),
+        "the create went as an upsert by the key"
+    );
+    let o = trailspark(&args, &envs(&org), None).await;
+    assert_eq!(lines(&o)[0]["outcome"], "unchanged", "{}", stdout(&o));
+    let leads = org
+        .control()
+        .query("SELECT Id FROM Lead WHERE TrailSpark_Person_Key__c = 'key.person@upsert.example'")
+        .unwrap();
+    assert_eq!(leads.len(), 1);
+}
