@@ -255,12 +255,11 @@ pub fn apply_group(group: &Group, outcome: GroupAnswer, results: &mut [Option<Wr
         Err(e) => {
             let mut err = report_error(&e);
             // A create whose answer was lost may exist already: the next attempt must look
-            // it up again rather than resend (the client never resends it blindly). An
-            // upsert by the person key is no such create: sent again, it matches.
-            let creates = group
-                .ops
-                .iter()
-                .any(|(op, _)| op.action.resend_may_duplicate());
+            // it up again rather than resend (the client never resends it blindly), and
+            // knows, from the kind, that a record it finds in place may be this create's.
+            // An upsert by the person key is such a create too, though one the client may
+            // have resent already (sent again, it matches).
+            let creates = group.ops.iter().any(|(op, _)| op.action.may_create());
             if creates && e.is_ambiguous() {
                 err = err.with_kind(FailureKind::AmbiguousCreate);
             }

@@ -49,6 +49,30 @@ async fn with_the_person_key_a_create_committed_after_its_500_is_one_lead() {
 }
 
 #[tokio::test]
+async fn with_the_person_key_a_create_committed_before_its_500_is_logged_created() {
+    let scratch = Scratch::new("late-key-now");
+    let org = org().await;
+    org.control()
+        .load_scenario_str(KEY_FIELDS)
+        .expect("key fields");
+    let db = sqlite_url(&scratch);
+    let t = setup_with(scratch, org, &db, Opts::default()).await;
+    t.org.control().commit_late(1, Duration::ZERO);
+    let email = "late.key.now@late-commit.example";
+    t.svc
+        .ingest(&t.owner, &evaluation("late-key-now", email, "hot"))
+        .await;
+    let d = t
+        .svc
+        .wait_delivery(&t.owner, "late-key-now", Duration::from_secs(30), |d| {
+            d["state"] == "done"
+        })
+        .await;
+    assert_eq!(d["outcome"], "created", "{d}");
+    assert_eq!(leads_with_email(&t.org, email), 1);
+}
+
+#[tokio::test]
 async fn without_the_key_a_lost_create_found_by_the_retry_is_logged_created() {
     let scratch = Scratch::new("late-plain");
     let org = org().await;
