@@ -78,6 +78,11 @@ const HINTS: &[Hint] = &[
         text: "A unique field already holds this value on another record: \"{message}\". Clean up the duplicate in Salesforce.",
     },
     Hint {
+        code: "DUPLICATE_EXTERNAL_ID",
+        transient: false,
+        text: "Several records hold this External ID value, so Salesforce cannot tell which one to update: \"{message}\". Merge or clean up those records, and mark the field Unique so it cannot happen again.",
+    },
+    Hint {
         code: "UNABLE_TO_LOCK_ROW",
         transient: true,
         text: "Another process was editing the same record (or its Account) at the same time; the delivery is retried automatically.",
@@ -371,6 +376,7 @@ mod tests {
         ("INVALID_CROSS_REFERENCE_KEY", false),
         ("DUPLICATES_DETECTED", false),
         ("DUPLICATE_VALUE", false),
+        ("DUPLICATE_EXTERNAL_ID", false),
         ("UNABLE_TO_LOCK_ROW", true),
         ("ENTITY_IS_DELETED", false),
         ("ENTITY_IS_LOCKED", false),
