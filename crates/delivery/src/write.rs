@@ -550,6 +550,57 @@ mod tests {
         assert!(body.get("Id").is_none());
     }
 
+    mod layout_invariants {
+        use super::*;
+        use proptest::prelude::*;
+
+        prop_compose! {
+            /// (family, kind): 0 update, 1 plain create, 2 keyed Lead create, 3 keyed Contact create.
+            fn planned()(spec in proptest::collection::vec((0usize..40, 0usize..4), 0..1500)) -> Vec<PlannedWrite> {
+                spec.into_iter().enumerate().map(|(n, (fam, kind))| {
+                    let mut p = w(&format!("001F{fam}"), n);
+                    if kind > 0 {
+                        p.action = WriteAction::Create;
+                        p.id = None;
+                        p.object = if kind == 3 { SObject::Contact } else { SObject::Lead };
+                    }
+                    if kind >= 2 {
+                        p.fields.insert(PERSON_KEY_FIELD.into(), Value::String(format!("p{n}@x.com")));
+                    }
+                    p
+                }).collect()
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn every_write_goes_once_in_at_most_five_homogeneous_collections_per_request(writes in planned()) {
+                let idx: Vec<usize> = (0..writes.len()).collect();
+                let lay = layout(&writes, &idx);
+                let mut seen = vec![0u32; writes.len()];
+                for g in lay.parallel.iter().chain(&lay.sequential) {
+                    prop_assert!(g.ops.len() <= COMPOSITE_MAX_HEAVY_SUBREQUESTS);
+                    for (op, members) in &g.ops {
+                        prop_assert!(!members.is_empty() && members.len() <= COLLECTION_MAX_RECORDS);
+                        for &i in members {
+                            seen[i] += 1;
+                            let want = match collection_of(&writes[i]) {
+                                Collection::Update => salesforce::WriteAction::Update,
+                                Collection::Create => salesforce::WriteAction::Create,
+                                Collection::Upsert(o) => salesforce::WriteAction::Upsert {
+                                    object: o.as_str().into(),
+                                    external_id: PERSON_KEY_FIELD.into(),
+                                },
+                            };
+                            prop_assert_eq!(&op.action, &want);
+                        }
+                    }
+                }
+                prop_assert!(seen.iter().all(|&n| n == 1));
+            }
+        }
+    }
+
     #[test]
     fn record_bodies_carry_type_and_id() {
         let body = record_body(&w("f", 1));
