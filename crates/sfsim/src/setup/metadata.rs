@@ -505,7 +505,26 @@ mod tests {
         assert_eq!(f.developer_name(), "Score");
         assert_eq!((f.def.ftype, f.def.length), (FieldType::String, 10));
         assert!(f.def.external_id && f.def.unique && f.def.nillable);
+        assert!(
+            !f.def.case_sensitive,
+            "External ID text is case-insensitive by default"
+        );
         assert_eq!(f.metadata["length"], json!(10));
+        let cs = create(
+            "Lead.K__c",
+            json!({"type": "Text", "label": "K", "length": 80, "externalId": true, "unique": true, "caseSensitive": true}),
+        )
+        .unwrap();
+        assert!(cs.def.case_sensitive);
+        assert_eq!(cs.metadata["caseSensitive"], json!(true));
+        assert!(
+            message(create(
+                "Lead.K__c",
+                json!({"type": "Text", "label": "K", "length": 80, "caseSensitive": true})
+            ))
+            .contains("Can not specify 'caseSensitive'"),
+            "only a Unique text field is case-sensitive or not"
+        );
         assert!(
             message(create("Lead.S__c", json!({"type": "Text", "label": "S"})))
                 .contains("Must specify 'length'")
