@@ -130,7 +130,7 @@ impl WorkerOptions {
             self.max_batch_size = n.max(self.batch_size);
         }
         if let Some(d) = ms("TRAILSPARK_RETRY_BASE_MS") {
-            self.retry.base = d;
+            self.retry.backoff.base = d;
         }
         if let Some(d) = ms("TRAILSPARK_SHUTDOWN_GRACE_MS") {
             self.shutdown_grace = d;
@@ -340,9 +340,9 @@ async fn deliver_with_lease(
                 let r = r.unwrap_or_else(|| {
                     // `deliver` promises one report per evaluation; if it ever broke that
                     // promise the delivery must be retried, not lost.
-                    let mut e =
-                        domain::ReportError::from_code("INTERNAL", "no report for this evaluation");
-                    e.transient = true;
+                    let e =
+                        domain::ReportError::from_code("INTERNAL", "no report for this evaluation")
+                            .with_kind(domain::FailureKind::RecordTransient);
                     Report::failed(&l.evaluation_id, "", e)
                 });
                 (l.id, r)
