@@ -242,6 +242,8 @@ async fn batch_loop(
             Target::Disabled => None,
             Target::Deliver(dest, integration) => Some((dest.clone(), integration.clone())),
         };
+        // After a pause the whole queue is due at once: it leaves in full batches.
+        let resumed = destination.is_some() && gate.is_paused();
         if let Some((dest, integration)) = &destination
             && !gate.wait(&ctx, integration, dest.client()).await
         {
@@ -252,7 +254,7 @@ async fn batch_loop(
             Turn::Lease
         } else {
             tokio::select! {
-                t = flood.turn() => t,
+                t = flood.turn(&ctx.notify) => t,
                 _ = stopped(&mut shutdown) => return,
             }
         };
@@ -262,7 +264,7 @@ async fn batch_loop(
         }
         // A full lease last time means more is waiting: take a larger batch, so lookups
         // are filled and Composite writes full.
-        let size = if backlog || matches!(turn, Turn::Gathered { .. }) {
+        let size = if backlog || resumed || matches!(turn, Turn::Gathered { .. }) {
             ctx.options.max_batch_size
         } else {
             ctx.options.batch_size
