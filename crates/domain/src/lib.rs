@@ -2,6 +2,7 @@
 //! settings (parsed from TOML or JSON), outcomes and report lines, and the hint table.
 //! No I/O beyond reading a config file, no async.
 
+pub mod backoff;
 pub mod config;
 pub mod email;
 pub mod evaluation;
@@ -9,6 +10,7 @@ pub mod failure;
 pub mod hints;
 pub mod report;
 
+pub use backoff::Backoff;
 pub use config::{
     AuthSettings, Config, ConfigError, ConfigProblem, CreateAs, CreateRecords, DestinationSettings,
     DuplicatePolicy, IntegrationSettings, ObjectMapping, PersonMatch, PropensityMapping,

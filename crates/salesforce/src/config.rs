@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use domain::Backoff;
 use secrecy::SecretString;
 
 use crate::error::Error;
@@ -190,19 +191,16 @@ pub enum TokenSource {
     },
 }
 
-/// Retries with jittered exponential backoff for [`crate::ErrorClass::Retryable`] failures.
+/// The client's own retries of [`crate::ErrorClass::Retryable`] failures, waiting the
+/// product's one backoff ([`domain::Backoff`]) between attempts. A caller that keeps its own
+/// retry schedule (the service's workers, `trailspark sync`) builds its client with
+/// [`RetryPolicy::none`], so that exactly one place decides and attempts never multiply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Total attempts including the first (1 = no retry).
     pub max_attempts: u32,
-    /// Delay before the first retry (doubled each time, then jittered).
-    pub base_delay: Duration,
-    /// Upper bound of any single delay.
-    pub max_delay: Duration,
-    /// Whether org-wide trouble ([`crate::Failure::is_org_wide`]: 5xx, timeouts, the
-    /// concurrent limit) is retried here too. A caller with its own schedule for it (the
-    /// service, `trailspark sync`) turns this off, so retries do not multiply.
-    pub retry_org_wide: bool,
+    /// The wait before each retry.
+    pub backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
@@ -210,43 +208,19 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 5,
-            base_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(8),
-            retry_org_wide: true,
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(8)),
         }
     }
 }
 
 impl RetryPolicy {
-    /// No retries at all.
+    /// No retries: every failure goes back to the caller at once (an expired session is
+    /// still refreshed once, which is not a retry of the org's answer).
     pub fn none() -> Self {
         Self {
             max_attempts: 1,
             ..Self::default()
         }
-    }
-
-    /// Retries only for one request's own transient trouble (a row lock, a query timeout);
-    /// org-wide trouble is reported at once for the caller to schedule.
-    pub fn record_only() -> Self {
-        Self {
-            retry_org_wide: false,
-            ..Self::default()
-        }
-    }
-
-    /// The delay before retry number `retry` (1-based): "equal jitter", i.e. half of
-    /// `min(max, base·2^(retry-1))` fixed plus a random part of the other half, so that many
-    /// clients hitting the same 503 do not come back in lockstep. `unit` is a random number
-    /// in `[0, 1)`.
-    pub fn delay(&self, retry: u32, unit: f64) -> Duration {
-        let exp = retry.saturating_sub(1).min(20);
-        let full = self
-            .base_delay
-            .saturating_mul(1u32 << exp)
-            .min(self.max_delay);
-        let half = full / 2;
-        half + half.mul_f64(unit.clamp(0.0, 1.0))
     }
 }
 
@@ -412,17 +386,8 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_is_capped_and_jittered() {
-        let p = RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(1000),
-            retry_org_wide: true,
-        };
-        assert_eq!(p.delay(1, 0.0), Duration::from_millis(50));
-        assert_eq!(p.delay(1, 1.0), Duration::from_millis(100));
-        assert_eq!(p.delay(3, 0.0), Duration::from_millis(200));
-        assert_eq!(p.delay(10, 1.0), Duration::from_millis(1000));
-        assert!(p.delay(2, 0.5) > p.delay(2, 0.1));
+    fn no_retries_means_one_attempt() {
+        assert_eq!(RetryPolicy::none().max_attempts, 1);
+        assert_eq!(RetryPolicy::default().max_attempts, 5);
     }
 }

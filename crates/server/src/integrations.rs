@@ -40,12 +40,14 @@ pub fn refresh_token_connector(
         let (login_url, client_id, refresh_token) =
             (login_url.clone(), client_id.clone(), refresh_token.clone());
         Box::pin(async move {
-            let cfg = ClientConfig::new(TokenSource::RefreshToken {
+            let mut cfg = ClientConfig::new(TokenSource::RefreshToken {
                 login_url: LoginUrl::parse(&login_url).map_err(|e| anyhow::anyhow!("{e}"))?,
                 client_id,
                 client_secret: None,
                 refresh_token: SecretString::from(refresh_token),
             });
+            // The worker decides every retry (the destination's pause, the store's backoff).
+            cfg.retry = salesforce::RetryPolicy::none();
             Ok(Client::connect(cfg).await?)
         })
     })
@@ -341,8 +343,8 @@ pub async fn connect_stored(c: &Connection, secrets: &SecretBox) -> anyhow::Resu
         client_secret,
         refresh_token,
     });
-    // The worker schedules org-wide trouble itself (the destination's pause).
-    cfg.retry = salesforce::RetryPolicy::record_only();
+    // The worker decides every retry (the destination's pause, the store's backoff).
+    cfg.retry = salesforce::RetryPolicy::none();
     cfg.api_version = ApiVersion::parse(domain::config::DEFAULT_API_VERSION)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Client::connect(cfg)

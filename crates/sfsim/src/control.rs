@@ -130,6 +130,10 @@ pub struct Faults {
     /// Writes to these records fail with `UNABLE_TO_LOCK_ROW`; the value is how many more
     /// times (`null` = until cleared).
     pub locked_records: BTreeMap<String, Option<u32>>,
+    /// Writes to these records fail with `UNABLE_TO_LOCK_ROW` until the time given (another
+    /// process holding their row locks for a while).
+    #[serde(with = "until_map")]
+    pub locked_until: BTreeMap<String, time::OffsetDateTime>,
     /// Added to every data call on top of `Options.latency`, in milliseconds.
     pub extra_latency_ms: u64,
     /// Emulates parent-Account row locks: a request writing Contacts of an Account fails
@@ -155,6 +159,39 @@ pub struct FaultWindow {
     pub until: time::OffsetDateTime,
     /// Seconds sent in `Retry-After` (429 only).
     pub retry_after_secs: Option<u64>,
+}
+
+/// `locked_until` as `{"id": "RFC 3339 time"}`.
+mod until_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<String, OffsetDateTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let text: BTreeMap<&String, String> = m
+            .iter()
+            .map(|(k, v)| (k, v.format(&Rfc3339).unwrap_or_default()))
+            .collect();
+        text.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, OffsetDateTime>, D::Error> {
+        BTreeMap::<String, String>::deserialize(d)?
+            .into_iter()
+            .map(|(k, v)| {
+                OffsetDateTime::parse(&v, &Rfc3339)
+                    .map(|t| (k, t))
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
 }
 
 /// The org and its query cursors, behind one lock.
@@ -335,7 +372,6 @@ impl Control {
         self.shared.faults().fail_next = n;
     }
 
-    /// A share (0.0–1.0) of data calls answers 503, at random.
     /// Every data call answers `status` (503 or 429, with `Retry-After: retry_after_secs`)
     /// for `for_` from now.
     pub fn fail_for(&self, status: u16, for_: Duration, retry_after_secs: Option<u64>) {
@@ -346,6 +382,7 @@ impl Control {
         });
     }
 
+    /// A share (0.0–1.0) of data calls answers 503, at random.
     pub fn fail_share_of_calls(&self, share: f64) {
         self.shared.faults().fail_share = share.clamp(0.0, 1.0);
     }
@@ -366,6 +403,17 @@ impl Control {
         for id in ids {
             let id = crate::ids::to_18(id).unwrap_or_else(|| (*id).to_owned());
             f.locked_records.insert(id, times);
+        }
+    }
+
+    /// Writes to these records fail with UNABLE_TO_LOCK_ROW for `for_` from now, however
+    /// often they are tried (the rest of their request succeeds, as in Salesforce).
+    pub fn lock_records_for(&self, ids: &[&str], for_: Duration) {
+        let until = time::OffsetDateTime::now_utc() + for_;
+        let mut f = self.shared.faults();
+        for id in ids {
+            let id = crate::ids::to_18(id).unwrap_or_else(|| (*id).to_owned());
+            f.locked_until.insert(id, until);
         }
     }
 

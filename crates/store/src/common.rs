@@ -31,7 +31,7 @@ use crate::{
     ApiToken, CompleteStatus, CreatedToken, Delivery, DeliveryFilter, DeliveryId, DeliveryOutcome,
     DeliveryResult, DeliveryState, DeliveryView, Disposition, EvaluationWithDeliveries,
     IngestResult, LeasedDelivery, LogEntry, NewEvaluation, Page, QueueStats, Result, RetryOutcome,
-    RetryPolicy, Store, StoreError, StoredEvaluation, TimeBasis, TokenRole, backoff_delay,
+    RetryPolicy, Store, StoreError, StoredEvaluation, TimeBasis, TokenRole,
     generate_token, hash_token,
 };
 

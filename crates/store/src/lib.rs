@@ -15,7 +15,6 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 mod admin_types;
-mod backoff;
 mod postgres;
 mod sqlite;
 mod token;
@@ -23,7 +22,6 @@ mod types;
 mod util;
 
 pub use admin_types::*;
-pub use backoff::backoff_delay;
 pub use token::{TOKEN_PREFIX, generate_token, hash_token};
 pub use types::*;
 

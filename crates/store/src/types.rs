@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use domain::Outcome;
+use domain::{Backoff, Outcome};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -248,23 +248,21 @@ pub enum CompleteStatus {
     NotOwner,
 }
 
-/// Retry schedule for transient failures: jittered exponential backoff.
+/// Retry schedule for a delivery's own transient failures: the product's one backoff
+/// ([`domain::Backoff`]), one jitter per completed batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in total before a transiently failing delivery is marked failed.
     pub max_attempts: u32,
-    /// Delay after the first failure (before jitter).
-    pub base: Duration,
-    /// Longest delay between attempts.
-    pub cap: Duration,
+    /// The wait after an attempt: 2 s doubling to 10 minutes unless set.
+    pub backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 10,
-            base: Duration::from_secs(2),
-            cap: Duration::from_secs(600),
+            backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(600)),
         }
     }
 }

@@ -5,7 +5,7 @@
 use futures::StreamExt;
 
 use super::Client;
-use super::request::{CallKind, CompositeAnswer, Request, jittered_delay, may_retry};
+use super::request::{CallKind, CompositeAnswer, Request, may_retry};
 use crate::COMPOSITE_MAX_HEAVY_SUBREQUESTS;
 use crate::composite::{self, QueryPage, SubRequest};
 use crate::error::Error;
@@ -110,7 +110,7 @@ impl Client {
             // Keep each query's pages in order: a query has at most one pending request.
             pending.sort_by_key(|p| p.index);
             if backoff_for > 0 {
-                tokio::time::sleep(jittered_delay(&self.inner.cfg.retry, backoff_for)).await;
+                tokio::time::sleep(self.inner.cfg.retry.backoff.jittered(backoff_for)).await;
             }
         }
         Ok(results)

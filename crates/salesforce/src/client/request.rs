@@ -133,13 +133,9 @@ impl Client {
                     tracing::warn!(error = %err, "Salesforce write with creates failed ambiguously; not resending");
                     return Err(err);
                 }
-                // Org-wide trouble is reported, not retried here, when the caller keeps its
-                // own schedule for it (the service pauses the destination instead).
-                ErrorClass::Retryable
-                    if attempt < policy.max_attempts
-                        && (policy.retry_org_wide || !err.failure().is_org_wide()) =>
-                {
-                    let delay = jittered_delay(policy, attempt);
+                // Callers with their own schedule (the service, `sync`) set no retries here.
+                ErrorClass::Retryable if may_retry(policy, &err, attempt) => {
+                    let delay = policy.backoff.jittered(attempt);
                     tracing::warn!(error = %err, attempt, ?delay, "Salesforce call failed; retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -240,14 +236,7 @@ impl Client {
 /// Whether attempt number `attempt`, failed with `err`, may be followed by another: the
 /// error is transient and the policy has attempts left.
 pub(super) fn may_retry(policy: &RetryPolicy, err: &Error, attempt: u32) -> bool {
-    err.class() == ErrorClass::Retryable
-        && attempt < policy.max_attempts
-        && (policy.retry_org_wide || !err.failure().is_org_wide())
-}
-
-/// The wait before retrying after attempt `attempt`, with fresh jitter.
-pub(super) fn jittered_delay(policy: &RetryPolicy, attempt: u32) -> std::time::Duration {
-    policy.delay(attempt, rand::random::<f64>())
+    err.class() == ErrorClass::Retryable && attempt < policy.max_attempts
 }
 
 /// The typed error of a non-success response body: Salesforce's error array, a single

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use secrecy::SecretString;
 
-use super::request::{jittered_delay, may_retry};
+use super::request::may_retry;
 use super::{Client, Counters, read_session};
 use crate::auth::{self, Token};
 use crate::config::ClientConfig;
@@ -67,7 +67,7 @@ pub(super) async fn request_token_with_retry(
         match auth::request_token(http, &cfg.auth, rotated, initial).await {
             Ok(t) => return Ok(t),
             Err(e) if may_retry(&cfg.retry, &e, attempt) => {
-                let delay = jittered_delay(&cfg.retry, attempt);
+                let delay = cfg.retry.backoff.jittered(attempt);
                 tracing::warn!(error = %e, attempt, ?delay, "token request failed; retrying");
                 tokio::time::sleep(delay).await;
                 attempt += 1;

@@ -6,7 +6,7 @@
 use futures::StreamExt;
 
 use super::Client;
-use super::request::{CompositeAnswer, jittered_delay, may_retry};
+use super::request::{CompositeAnswer, may_retry};
 use crate::composite::{self, SubRequest, SubResponse};
 use crate::error::Error;
 use crate::types::{CollectionWrite, SaveResult, WriteOptions};
@@ -135,7 +135,7 @@ impl Client {
                 }
             }
             if backoff_for > 0 {
-                tokio::time::sleep(jittered_delay(&self.inner.cfg.retry, backoff_for)).await;
+                tokio::time::sleep(self.inner.cfg.retry.backoff.jittered(backoff_for)).await;
             }
             pending = next;
         }

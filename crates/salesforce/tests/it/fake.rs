@@ -134,9 +134,7 @@ impl Fake {
         });
         cfg.retry = RetryPolicy {
             max_attempts: 4,
-            base_delay: Duration::from_millis(5),
-            max_delay: Duration::from_millis(20),
-            retry_org_wide: true,
+            backoff: domain::Backoff::new(Duration::from_millis(5), Duration::from_millis(20)),
         };
         cfg
     }

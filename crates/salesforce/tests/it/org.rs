@@ -26,9 +26,7 @@ fn config(org: &RunningOrg) -> ClientConfig {
     });
     cfg.retry = RetryPolicy {
         max_attempts: 5,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(40),
-        retry_org_wide: true,
+        backoff: domain::Backoff::new(Duration::from_millis(5), Duration::from_millis(40)),
     };
     cfg
 }

@@ -76,7 +76,11 @@ impl Gate {
                 return true;
             };
             if due && let Ok(_probing) = self.probing.try_lock() {
-                self.probe(client, integration, &ctx.metrics, limit).await;
+                // Another loop's probe may have answered between the look and the lock
+                // (a 429 asking for a wait): probe only if one is still due.
+                if self.with(|p| p.probe_due(Instant::now())) {
+                    self.probe(client, integration, &ctx.metrics, limit).await;
+                }
                 continue;
             }
             let wake = next.min(Instant::now() + Duration::from_millis(250));

@@ -9,7 +9,8 @@
 //!   extended while a long batch runs, and a crashed worker's leases expire and are taken
 //!   over, so several processes may share one database.
 //! - Floods: after a full lease the next one may take up to `max_batch_size`, so lookups
-//!   are filled and Composite writes full; a lone evaluation still leaves after `linger`.
+//!   are filled and Composite writes full; while evaluations keep pouring in, one loop at
+//!   a time gathers them first (`flood.rs`); a lone evaluation still leaves after `linger`.
 //! - Org-wide trouble (`pause.rs`, `gate.rs`): the org unavailable, throttled, out of
 //!   requests, or past `pause_at_api_usage` pauses the destination as a whole; affected
 //!   deliveries are released without spending an attempt, nothing is leased while paused,
@@ -19,6 +20,7 @@
 //! - Shutdown: no new leases; an in-flight batch gets a grace period to finish, then its
 //!   leases are released so another worker takes them at once.
 
+mod flood;
 mod gate;
 pub mod pause;
 mod record;
@@ -40,6 +42,7 @@ use tokio::time::Instant;
 use crate::integrations::{Connector, Integrations};
 use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
+use flood::{Flood, Turn};
 use gate::Gate;
 use pause::ProbePolicy;
 use record::record;
@@ -59,6 +62,9 @@ pub struct WorkerOptions {
     pub batch_size: usize,
     /// Deliveries per lease while a backlog waits (the last lease came back full).
     pub max_batch_size: usize,
+    /// During a flood (a lease came back full less than this ago), how long one loop
+    /// gathers before its large lease; zero: never.
+    pub flood_gather: Duration,
     /// After a wake-up, how long a worker waits for more evaluations before leasing.
     pub linger: Duration,
     /// Batch loops per destination in this process.
@@ -82,6 +88,7 @@ impl WorkerOptions {
         WorkerOptions {
             batch_size: w.batch_size.max(1),
             max_batch_size: MAX_BATCH_SIZE.max(w.batch_size),
+            flood_gather: Duration::from_secs(1),
             linger: Duration::from_millis(w.linger_ms),
             concurrency: w.concurrency.max(1),
             poll_interval: Duration::from_millis(150),
@@ -100,7 +107,8 @@ impl WorkerOptions {
     /// operators tuning a deployment): `TRAILSPARK_LEASE_MS`, `TRAILSPARK_POLL_MS`,
     /// `TRAILSPARK_PAUSE_RECHECK_MS` (the daily limit's recheck), `TRAILSPARK_PROBE_FIRST_MS`
     /// and `TRAILSPARK_PROBE_MAX_MS` (probing while paused for other trouble),
-    /// `TRAILSPARK_MAX_BATCH` (the largest lease), `TRAILSPARK_RETRY_BASE_MS`,
+    /// `TRAILSPARK_MAX_BATCH` (the largest lease), `TRAILSPARK_FLOOD_GATHER_MS` (0: never
+    /// gather), `TRAILSPARK_RETRY_BASE_MS`,
     /// `TRAILSPARK_SHUTDOWN_GRACE_MS`.
     pub fn with_env_overrides(mut self) -> WorkerOptions {
         let ms = |var: &str| {
@@ -130,8 +138,11 @@ impl WorkerOptions {
         {
             self.max_batch_size = n.max(self.batch_size);
         }
+        if let Some(d) = ms("TRAILSPARK_FLOOD_GATHER_MS") {
+            self.flood_gather = d;
+        }
         if let Some(d) = ms("TRAILSPARK_RETRY_BASE_MS") {
-            self.retry.base = d;
+            self.retry.backoff.base = d;
         }
         if let Some(d) = ms("TRAILSPARK_SHUTDOWN_GRACE_MS") {
             self.shutdown_grace = d;
@@ -165,6 +176,7 @@ pub const METADATA_REFRESH_KEY: &str = "salesforce.metadata_refresh_requested";
 pub async fn run_destination(ctx: WorkerContext) {
     let resolver = Arc::new(Resolver::new(ctx.clone()));
     let gate = Arc::new(Gate::new(ctx.options.probe));
+    let flood = Arc::new(Flood::new(ctx.options.flood_gather));
     let mut loops = Vec::new();
     for i in 0..ctx.options.concurrency {
         let worker = format!("{}-{SALESFORCE}-{i}", ctx.process_tag);
@@ -173,6 +185,7 @@ pub async fn run_destination(ctx: WorkerContext) {
             worker,
             resolver.clone(),
             gate.clone(),
+            flood.clone(),
         )));
     }
     for l in loops {
@@ -186,9 +199,17 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 }
 
 /// One batch loop: lease, deliver, complete, until shutdown.
-async fn batch_loop(ctx: WorkerContext, worker: String, resolver: Arc<Resolver>, gate: Arc<Gate>) {
+async fn batch_loop(
+    ctx: WorkerContext,
+    worker: String,
+    resolver: Arc<Resolver>,
+    gate: Arc<Gate>,
+    flood: Arc<Flood>,
+) {
     let mut shutdown = ctx.shutdown.clone();
     let mut backlog = true; // look for work at once on start
+    // The last lease came back with `max_batch_size`: a standing backlog, no gathering.
+    let mut at_max = false;
     loop {
         if *shutdown.borrow() {
             return;
@@ -222,14 +243,29 @@ async fn batch_loop(ctx: WorkerContext, worker: String, resolver: Arc<Resolver>,
             Target::Disabled => None,
             Target::Deliver(dest, integration) => Some((dest.clone(), integration.clone())),
         };
+        // After a pause the whole queue is due at once: it leaves in full batches.
+        let resumed = destination.is_some() && gate.is_paused();
         if let Some((dest, integration)) = &destination
             && !gate.wait(&ctx, integration, dest.client()).await
         {
             return;
         }
+        // Pouring in: one loop gathers, then leases large; the others leave it the queue.
+        let turn = if at_max {
+            Turn::Lease
+        } else {
+            tokio::select! {
+                t = flood.turn(&ctx.notify) => t,
+                _ = stopped(&mut shutdown) => return,
+            }
+        };
+        if matches!(turn, Turn::Skip) {
+            backlog = false;
+            continue;
+        }
         // A full lease last time means more is waiting: take a larger batch, so lookups
         // are filled and Composite writes full.
-        let size = if backlog {
+        let size = if backlog || resumed || matches!(turn, Turn::Gathered { .. }) {
             ctx.options.max_batch_size
         } else {
             ctx.options.batch_size
@@ -246,6 +282,9 @@ async fn batch_loop(ctx: WorkerContext, worker: String, resolver: Arc<Resolver>,
                 continue;
             }
         };
+        drop(turn);
+        flood.leased(leased.len(), ctx.options.batch_size);
+        at_max = leased.len() >= ctx.options.max_batch_size;
         if leased.is_empty() {
             backlog = false;
             continue;
@@ -341,9 +380,9 @@ async fn deliver_with_lease(
                 let r = r.unwrap_or_else(|| {
                     // `deliver` promises one report per evaluation; if it ever broke that
                     // promise the delivery must be retried, not lost.
-                    let mut e =
-                        domain::ReportError::from_code("INTERNAL", "no report for this evaluation");
-                    e.transient = true;
+                    let e =
+                        domain::ReportError::from_code("INTERNAL", "no report for this evaluation")
+                            .with_kind(domain::FailureKind::RecordTransient);
                     Report::failed(&l.evaluation_id, "", e)
                 });
                 (l.id, r)

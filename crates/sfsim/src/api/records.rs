@@ -28,6 +28,13 @@ pub(super) fn lock_check(
     };
     let mut faults = ctx.shared.faults();
     if let Some(id18) = id.and_then(ids::to_18) {
+        if faults
+            .locked_until
+            .get(&id18)
+            .is_some_and(|until| time::OffsetDateTime::now_utc() < *until)
+        {
+            return Some(lock_err(&id18));
+        }
         if let Some(times) = faults.locked_records.get_mut(&id18) {
             match times {
                 None => return Some(lock_err(&id18)),

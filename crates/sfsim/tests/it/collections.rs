@@ -260,3 +260,34 @@ async fn locked_records_fail_with_unable_to_lock_row() {
     let r = o.patch("/composite/sobjects", body).await;
     assert_eq!(r.body[1]["success"], true);
 }
+
+#[tokio::test]
+async fn records_locked_for_a_window_refuse_writes_until_it_ends() {
+    let o = org().await;
+    let ids: Vec<String> = o
+        .org
+        .control()
+        .query("SELECT Id FROM Lead WHERE IsConverted = false LIMIT 2")
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_owned())
+        .collect();
+    o.org
+        .control()
+        .lock_records_for(&[ids[1].as_str()], std::time::Duration::from_millis(300));
+    let body = json!({"records": [
+        {"attributes": {"type": "Lead"}, "id": ids[0], "TrailSpark_Score__c": "hot"},
+        {"attributes": {"type": "Lead"}, "id": ids[1], "TrailSpark_Score__c": "hot"},
+    ]});
+    // Locked however often it is tried within the window; the other record is written.
+    for _ in 0..2 {
+        let r = o.patch("/composite/sobjects", body.clone()).await;
+        assert_eq!(r.body[0]["success"], true);
+        assert_eq!(r.body[1]["errors"][0]["statusCode"], "UNABLE_TO_LOCK_ROW");
+    }
+    let faults = serde_json::to_value(o.org.control().faults()).unwrap();
+    assert!(faults["locked_until"].as_object().unwrap().len() == 1);
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    let r = o.patch("/composite/sobjects", body).await;
+    assert_eq!(r.body[1]["success"], true);
+}

@@ -31,7 +31,7 @@ fn next_step(
         Disposition::Transient => (
             DeliveryState::Pending,
             DeliveryOutcome::Retrying,
-            now + backoff_delay(policy, attempts_after, jitter),
+            now + policy.backoff.delay(attempts_after, jitter),
         ),
     }
 }
@@ -252,7 +252,7 @@ impl Backend {
         let mut steps = Vec::new();
         // One jitter for the whole batch: records that failed together (a row lock) are
         // retried together, in one lease, rather than one by one in tiny batches.
-        let jitter: f64 = rand::random();
+        let jitter = domain::backoff::jitter();
         for (i, r) in results.iter().enumerate() {
             // Removing the lease as it is used makes a repeated id in one call NotOwner.
             let owned = held

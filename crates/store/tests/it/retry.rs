@@ -34,8 +34,7 @@ async fn transient_failures_back_off_then_fail_after_max_attempts(h: Harness) {
     seed(h.store.as_ref(), 1).await;
     let policy = RetryPolicy {
         max_attempts: 3,
-        base: Duration::from_secs(10),
-        cap: Duration::from_secs(15),
+        backoff: domain::Backoff::new(Duration::from_secs(10), Duration::from_secs(15)),
     };
     let mut expected_max_delay = [Duration::from_secs(10), Duration::from_secs(15)].into_iter();
     for attempt in 1..=3u32 {

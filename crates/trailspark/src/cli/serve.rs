@@ -60,12 +60,11 @@ pub fn settings_from(config: &domain::Config) -> Settings {
 
 /// Signs in through `[integrations.NAME]` (secrets from the environment variables it names).
 pub fn config_connector() -> Connector {
-    // The workers schedule org-wide trouble themselves (the destination's pause), so the
-    // client reports it instead of retrying.
+    // The workers decide every retry (the destination's pause, the store's backoff), so
+    // the client reports each failure instead of retrying it too.
     Arc::new(|i| {
         Box::pin(async move {
-            super::common::connect_with(&i, |c| c.retry = salesforce::RetryPolicy::record_only())
-                .await
+            super::common::connect_with(&i, |c| c.retry = salesforce::RetryPolicy::none()).await
         })
     })
 }

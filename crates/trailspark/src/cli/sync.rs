@@ -36,9 +36,11 @@ const MAX_BATCH_TEXT_BYTES: usize = 64 * 1024 * 1024;
 /// Salesforce becomes an update instead of a duplicate.
 pub const DEFAULT_RETRIES: u32 = 3;
 
-/// Wait before retry round 1; doubled every round (1 s, 2 s, 4 s), each wait jittered
-/// down to half so that parallel runs do not retry in step.
-const RETRY_BASE_DELAY: Duration = Duration::from_secs(1);
+/// The wait before each retry round: the product's one backoff, 1 s doubling (1 s, 2 s,
+/// 4 s, at most a minute), each wait jittered down to half so that parallel runs do not
+/// retry in step.
+const RETRY_BACKOFF: domain::Backoff =
+    domain::Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -307,11 +309,11 @@ async fn sync(args: Args) -> Result<ExitCode> {
 
     let sink = if dest.enabled {
         let concurrency = args.concurrency;
-        // Retries are this command's rounds; the client reports org-wide trouble at once
-        // instead of retrying it too.
+        // Retries are this command's rounds (`--retries`); the client reports each failure
+        // at once instead of retrying it too.
         let client = connect_with(integ, |c| {
             c.concurrency = concurrency;
-            c.retry = salesforce::RetryPolicy::record_only();
+            c.retry = salesforce::RetryPolicy::none();
         })
         .await?;
         Sink::Live(Destination::new(dest.clone(), client).await?)
@@ -466,7 +468,7 @@ async fn retry_transient(
             .max()
             .map(Duration::from_millis)
             .unwrap_or_default();
-        tokio::time::sleep(retry_delay(round).max(asked)).await;
+        tokio::time::sleep(RETRY_BACKOFF.jittered(round + 1).max(asked)).await;
         let subset: Vec<Evaluation> = again.iter().map(|&i| evaluations[i].clone()).collect();
         let fresh = d.deliver(&subset, opts).await;
         for (i, r) in again.into_iter().zip(fresh) {
@@ -495,12 +497,6 @@ fn worth_retrying(r: &Report) -> bool {
                     | K::ConcurrentLimit
             )
         })
-}
-
-/// [`RETRY_BASE_DELAY`] doubled per round, jittered to between half and all of it.
-fn retry_delay(round: u32) -> Duration {
-    let full = RETRY_BASE_DELAY * 2u32.saturating_pow(round.min(6));
-    full.mul_f64(0.5 + 0.5 * rand::random::<f64>())
 }
 
 /// Whether the org's daily API usage, as Salesforce reported it on the last response
@@ -577,10 +573,9 @@ mod tests {
     }
 
     #[test]
-    fn retry_delay_doubles_with_jitter() {
-        for (round, full) in [(0, 1.0), (1, 2.0), (2, 4.0)] {
-            let d = retry_delay(round).as_secs_f64();
-            assert!(d >= full / 2.0 && d <= full, "round {round}: {d}");
+    fn retry_rounds_wait_one_second_doubling() {
+        for (round, full) in [(1, 1), (2, 2), (3, 4)] {
+            assert_eq!(RETRY_BACKOFF.ceiling(round), Duration::from_secs(full));
         }
     }
 }

@@ -4,6 +4,7 @@ mod browser;
 mod check;
 mod connect;
 mod demo;
+mod failures;
 mod fields;
 mod late_commit;
 mod roles;
