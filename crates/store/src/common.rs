@@ -3,6 +3,7 @@
 //   `Db` (the sqlx database), `DbRow`, the store struct `Backend` with `clock`,
 //   `fn read(&self)` / `fn write(&self)` (pools), `async fn begin_write(&self)`,
 //   `LEASE_SQL` and `FOR_UPDATE` (where the two databases lock differently),
+//   `async fn lease_now(&self, conn)` (the clock leases are timed by),
 //   and `fn migrator()`.
 // Every other statement is plain SQL both accept (`$N` parameters work in SQLite too),
 // which keeps one set of semantics instead of two implementations drifting apart.
@@ -30,7 +31,7 @@ use crate::util::{
 use crate::{
     ApiToken, CompleteStatus, CreatedToken, Delivery, DeliveryFilter, DeliveryId, DeliveryOutcome,
     DeliveryResult, DeliveryState, DeliveryView, Disposition, EvaluationWithDeliveries,
-    IngestResult, LeasedDelivery, LogEntry, NewEvaluation, Page, QueueStats, Result, RetryOutcome,
+    IngestResult, LeaseToken, LeasedDelivery, LogEntry, NewEvaluation, Page, QueueStats, Result, RetryOutcome,
     RetryPolicy, Store, StoreError, StoredEvaluation, TimeBasis, TokenRole, backoff_delay,
     generate_token, hash_token,
 };

@@ -294,13 +294,21 @@ pub trait Store: Send + Sync {
 
 /// Opens (creating a SQLite file on first start) and migrates the database named by
 /// `database_url`: `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`, or `postgres://...`.
+/// Leases are timed by the database's clock on PostgreSQL (every worker host agrees on it)
+/// and by the process clock on SQLite (one host).
 pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
-    open_with_clock(database_url, system_clock()).await
+    open_inner(database_url, None).await
 }
 
-/// [`open`] with an injected clock (tests).
+/// [`open`] with an injected clock (tests): it stands for every clock the store reads,
+/// PostgreSQL's included, so a test can move time by hand.
 pub async fn open_with_clock(database_url: &str, clock: Clock) -> Result<Arc<dyn Store>> {
+    open_inner(database_url, Some(clock)).await
+}
+
+async fn open_inner(database_url: &str, clock: Option<Clock>) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
+        let clock = clock.unwrap_or_else(system_clock);
         Arc::new(sqlite::Backend::connect(database_url, clock).await?)
     } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Arc::new(postgres::Backend::connect(database_url, clock).await?)

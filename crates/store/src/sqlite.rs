@@ -29,12 +29,12 @@ const READ_CONNECTIONS: u32 = 4;
 /// Takes the due deliveries and leases them in one statement; run inside `BEGIN IMMEDIATE`.
 /// Parameters: $1 now, $2 destination, $3 max, $4 worker, $5 lease expiry.
 const LEASE_SQL: &str = "UPDATE deliveries SET state = 'leased', lease_owner = $4, \
-     lease_expires_at_us = $5 \
+     lease_expires_at_us = $5, lease_token = lease_token + 1 \
      WHERE id IN (SELECT id FROM deliveries WHERE destination = $2 AND \
      ((state = 'pending' AND next_attempt_at_us <= $1) \
      OR (state = 'leased' AND lease_expires_at_us <= $1)) \
      ORDER BY next_attempt_at_us, id LIMIT $3) \
-     RETURNING id, evaluation_id, destination, attempts";
+     RETURNING id, evaluation_id, destination, attempts, lease_token";
 
 /// The immediate transaction already holds the write lock.
 const FOR_UPDATE: &str = "";
@@ -53,6 +53,13 @@ fn migrator() -> Migrator {
             "admin".into(),
             MigrationType::Simple,
             include_str!("../migrations/sqlite/0002_admin.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            4,
+            "fencing_retention".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0004_fencing_retention.sql").into_sql_str(),
             false,
         ),
     ])
@@ -115,6 +122,12 @@ impl Backend {
 
     async fn begin_write(&self) -> crate::Result<Transaction<'static, Db>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The clock leases are timed by. SQLite serves one host, so the process clock (the
+    /// store's, replaceable in tests) is every worker's clock.
+    async fn lease_now(&self, _conn: &mut sqlx::SqliteConnection) -> crate::Result<OffsetDateTime> {
+        Ok(self.now())
     }
 }
 

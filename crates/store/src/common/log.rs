@@ -50,6 +50,7 @@ fn log_from_row(row: &DbRow) -> Result<LogEntry> {
         worker: row.try_get("worker")?,
         report: parse_json(&row.try_get::<String, _>("report")?)?,
         at: from_us(row.try_get("at_us")?)?,
+        stale: row.try_get("stale")?,
     })
 }
 
@@ -141,7 +142,7 @@ impl Backend {
     async fn evaluation_log(&self, evaluation_id: &str) -> Result<Vec<LogEntry>> {
         sqlx::query(
             "SELECT id, delivery_id, evaluation_id, destination, attempt, outcome, worker, \
-             report, at_us FROM sync_log WHERE evaluation_id = $1 ORDER BY id",
+             report, at_us, stale FROM sync_log WHERE evaluation_id = $1 ORDER BY id",
         )
         .bind(evaluation_id)
         .fetch_all(self.read())
