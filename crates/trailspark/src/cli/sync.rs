@@ -321,6 +321,7 @@ async fn sync(args: Args) -> Result<ExitCode> {
     let opts = DeliverOptions {
         dry_run: args.dry_run,
         concurrency: args.concurrency,
+        lease: None,
     };
 
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -384,8 +385,8 @@ async fn sync(args: Args) -> Result<ExitCode> {
                     .collect()
             }
             Sink::Live(d) => {
-                let mut reports = d.deliver(&evaluations, opts).await;
-                retry_transient(d, &evaluations, &mut reports, opts, &args, integ).await;
+                let mut reports = d.deliver(&evaluations, opts.clone()).await;
+                retry_transient(d, &evaluations, &mut reports, opts.clone(), &args, integ).await;
                 reports
             }
             Sink::Disabled(s) => {
@@ -467,7 +468,7 @@ async fn retry_transient(
             .unwrap_or_default();
         tokio::time::sleep(retry_delay(round).max(asked)).await;
         let subset: Vec<Evaluation> = again.iter().map(|&i| evaluations[i].clone()).collect();
-        let fresh = d.deliver(&subset, opts).await;
+        let fresh = d.deliver(&subset, opts.clone()).await;
         for (i, r) in again.into_iter().zip(fresh) {
             reports[i] = r;
         }
