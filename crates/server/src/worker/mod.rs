@@ -6,8 +6,13 @@
 //!   briefly so company can arrive, and while a backlog exists it takes full batches back
 //!   to back without waiting.
 //! - Exclusivity comes from the store's leases (`SKIP LOCKED` on PostgreSQL); a lease is
-//!   extended while a long batch runs, and a crashed worker's leases expire and are taken
-//!   over, so several processes may share one database.
+//!   extended every third of its length while a long batch runs, and a crashed worker's
+//!   leases expire and are taken over, so several processes may share one database.
+//! - Fencing: a worker writes only while it holds its lease. A [`LeaseGuard`] is checked
+//!   before every write request; it drops when the lease's time is up by this process's
+//!   clock (a stall) or an extension fails or comes back short, and the unwritten deliveries
+//!   are handed back. Results carry the lease's token, and the store applies only the
+//!   current lease's (`store::Store::complete`).
 //! - Floods: after a full lease the next one may take up to `max_batch_size`, so lookups
 //!   are filled and Composite writes full; a lone evaluation still leaves after `linger`.
 //! - Org-wide trouble (`pause.rs`, `gate.rs`): the org unavailable, throttled, out of
@@ -27,7 +32,7 @@ mod resolver;
 use std::sync::Arc;
 use std::time::Duration;
 
-use delivery::{DeliverOptions, Destination};
+use delivery::{DeliverOptions, Destination, LeaseGuard};
 use domain::{
     DestinationSettings, Evaluation, Outcome, Reason, Report, WorkerSettings, describe_errors,
 };
@@ -233,6 +238,8 @@ async fn batch_loop(ctx: WorkerContext, worker: String, resolver: Arc<Resolver>,
         } else {
             ctx.options.batch_size
         };
+        // Measured before asking, so the guard never outlives the lease the store grants.
+        let asked = std::time::Instant::now();
         let leased = match ctx
             .store
             .lease_batch(SALESFORCE, size, ctx.options.lease_for, &worker)
@@ -263,7 +270,10 @@ async fn batch_loop(ctx: WorkerContext, worker: String, resolver: Arc<Resolver>,
         tracing::debug!(%worker, count = leased.len(), "leased a batch");
         let reports = match &destination {
             None => Some(disabled_reports(&leased)),
-            Some((dest, _)) => deliver_with_lease(&ctx, &worker, dest, &leased, &ids).await,
+            Some((dest, _)) => {
+                let guard = LeaseGuard::for_lease(asked, ctx.options.lease_for);
+                deliver_with_lease(&ctx, &worker, dest, &leased, &ids, guard).await
+            }
         };
         let Some(reports) = reports else {
             // Shutdown grace ran out: hand the batch back for another worker.
@@ -277,7 +287,9 @@ async fn batch_loop(ctx: WorkerContext, worker: String, resolver: Arc<Resolver>,
     }
 }
 
-/// Delivers a leased batch, extending the lease while it runs. `None` when shutdown's
+/// Delivers a leased batch, extending the lease while it runs; `guard` drops (and stops the
+/// batch's writes) when an extension fails or returns fewer leases than held: the batch is
+/// one lease to the guard, since which ones were lost is not known. `None` when shutdown's
 /// grace period ended first (the batch was abandoned and must be released).
 async fn deliver_with_lease(
     ctx: &WorkerContext,
@@ -285,6 +297,7 @@ async fn deliver_with_lease(
     dest: &Destination,
     leased: &[LeasedDelivery],
     ids: &[DeliveryId],
+    guard: LeaseGuard,
 ) -> Option<Vec<(DeliveryId, Report)>> {
     let mut parsed = Vec::new();
     let mut out: Vec<Option<Report>> = vec![None; leased.len()];
@@ -306,7 +319,10 @@ async fn deliver_with_lease(
             }
         }
     }
-    let opts = DeliverOptions::default();
+    let opts = DeliverOptions {
+        lease: Some(guard.clone()),
+        ..DeliverOptions::default()
+    };
     let mut shutdown = ctx.shutdown.clone();
     let fut = dest.deliver(&parsed, opts);
     tokio::pin!(fut);
@@ -316,11 +332,18 @@ async fn deliver_with_lease(
     let reports = loop {
         tokio::select! {
             r = &mut fut => break r,
-            _ = tick.tick() => {
+            _ = tick.tick(), if guard.held() => {
+                let at = std::time::Instant::now();
                 match ctx.store.extend_lease(ids, worker, ctx.options.lease_for).await {
-                    Ok(n) if (n as usize) < ids.len() => tracing::warn!(held = n, of = ids.len(), "some leases were lost during a long batch"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot extend leases"),
+                    Ok(n) if (n as usize) < ids.len() => {
+                        guard.lose();
+                        tracing::warn!(%worker, held = n, of = ids.len(), "leases lost during a batch; its writes stop");
+                    }
+                    Ok(_) => guard.extended(at, ctx.options.lease_for),
+                    Err(e) => {
+                        guard.lose();
+                        tracing::warn!(%worker, error = %e, "cannot extend leases; the batch's writes stop");
+                    }
                 }
             }
             _ = stopped(&mut shutdown), if deadline.is_none() => {
@@ -382,6 +405,7 @@ mod tests {
     fn a_disabled_destination_skips_with_its_reason() {
         let leased = vec![LeasedDelivery {
             id: DeliveryId(7),
+            token: store::LeaseToken(1),
             evaluation_id: "ev-1".into(),
             destination: SALESFORCE.into(),
             attempts: 0,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use domain::{FailureKind, Outcome, Report};
 use serde_json::Value;
-use store::{DeliveryId, DeliveryResult, Disposition, LeasedDelivery};
+use store::{CompleteStatus, DeliveryId, DeliveryResult, Disposition, LeasedDelivery};
 
 use super::WorkerContext;
 use super::gate::Gate;
@@ -22,6 +22,9 @@ pub(super) enum Action {
     /// Salesforce refused the integration's sign-in (a revoked or expired refresh token):
     /// the org must be reconnected; hand the delivery back without spending an attempt.
     SignedOut,
+    /// The worker's lease dropped before the write: hand the delivery back (the store only
+    /// releases it if this worker still holds it) without spending an attempt.
+    LeaseLost,
     /// Record the attempt.
     Complete(Disposition),
 }
@@ -34,6 +37,7 @@ pub(super) fn classify(report: &Report) -> Action {
     };
     match kind {
         FailureKind::SignedOut => Action::SignedOut,
+        FailureKind::LeaseLost => Action::LeaseLost,
         FailureKind::RecordTransient | FailureKind::AmbiguousCreate => {
             Action::Complete(Disposition::Transient)
         }
@@ -45,8 +49,15 @@ pub(super) fn classify(report: &Report) -> Action {
     }
 }
 
+/// Whether the attempt changed something in Salesforce: a write that went through.
+fn wrote(report: &Report) -> bool {
+    !report.dry_run && report.writes.iter().any(|w| !w.failed)
+}
+
 /// Completes the batch: org-wide refusals are released (and pause the destination), the
-/// rest recorded with their outcome.
+/// rest recorded with their outcome under the lease's token. Deliveries whose lease dropped
+/// before any write are released; one that wrote before its lease dropped is recorded, so
+/// the log keeps the write (marked stale if another worker holds the delivery now).
 pub(super) async fn record(
     ctx: &WorkerContext,
     worker: &str,
@@ -59,6 +70,7 @@ pub(super) async fn record(
     let mut released = Vec::new();
     let mut trouble: Option<(Why, Option<Duration>)> = None;
     let mut signed_out = false;
+    let mut lease_dropped = 0usize;
     for ((id, report), l) in reports.into_iter().zip(leased) {
         let disposition = match classify(&report) {
             Action::Release(why) => {
@@ -80,6 +92,12 @@ pub(super) async fn record(
                 released.push(id);
                 continue;
             }
+            Action::LeaseLost if !wrote(&report) => {
+                lease_dropped += 1;
+                released.push(id);
+                continue;
+            }
+            Action::LeaseLost => Disposition::Transient,
             Action::Complete(d) => d,
         };
         let shown = match disposition {
@@ -94,12 +112,17 @@ pub(super) async fn record(
         results.push(DeliveryResult {
             id,
             worker: worker.to_string(),
+            token: l.token,
             disposition,
+            wrote: wrote(&report),
             report: serde_json::to_value(&report).unwrap_or(Value::Null),
         });
     }
     if let (Some((why, retry_after)), Some(i)) = (trouble, integration) {
         gate.trouble(why, retry_after, i, &ctx.metrics);
+    }
+    if lease_dropped > 0 {
+        tracing::info!(%worker, count = lease_dropped, "deliveries whose lease dropped before their writes handed back");
     }
     if !released.is_empty()
         && let Err(e) = ctx.store.release(&released, worker).await
@@ -117,7 +140,16 @@ pub(super) async fn record(
             .complete(results.clone(), &ctx.options.retry)
             .await
         {
-            Ok(_) => return,
+            Ok(statuses) => {
+                let stale = statuses
+                    .iter()
+                    .filter(|s| **s == CompleteStatus::Stale)
+                    .count();
+                if stale > 0 {
+                    tracing::warn!(%worker, stale, "results of leases another worker holds now were not applied");
+                }
+                return;
+            }
             Err(e) => {
                 tracing::error!(error = %e, attempt, "cannot record delivery results; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
@@ -158,6 +190,11 @@ mod tests {
             classify(&failed(ConcurrentLimit)),
             Action::Release(Why::ConcurrentLimit)
         );
+    }
+
+    #[test]
+    fn a_lost_lease_hands_the_delivery_back() {
+        assert_eq!(classify(&failed(FailureKind::LeaseLost)), Action::LeaseLost);
     }
 
     #[test]

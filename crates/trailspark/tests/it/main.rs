@@ -4,6 +4,7 @@ mod browser;
 mod check;
 mod connect;
 mod demo;
+mod fencing;
 mod fields;
 mod roles;
 mod rules;
