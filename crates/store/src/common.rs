@@ -4,6 +4,7 @@
 //   `fn read(&self)` / `fn write(&self)` (pools), `async fn begin_write(&self)`,
 //   `LEASE_SQL` and `FOR_UPDATE` (where the two databases lock differently),
 //   `async fn lease_now(&self, conn)` (the clock leases are timed by),
+//   `DATABASE_SIZE_SQL` (bytes the database takes),
 //   and `fn migrator()`.
 // Every other statement is plain SQL both accept (`$N` parameters work in SQLite too),
 // which keeps one set of semantics instead of two implementations drifting apart.
@@ -12,7 +13,8 @@
 // methods hand over to the inherent `Backend` method of the same name (an inherent method
 // takes precedence over the trait's) in the file of its job, included at the end:
 //   `common/queue.rs` (ingest, lease, complete, release, stats),
-//   `common/log.rs` (views, sync log, retry, replay, purge),
+//   `common/log.rs` (views, sync log, retry, replay),
+//   `common/retention.rs` (retention purges, database size),
 //   `common/tokens.rs` (API tokens), `common/settings.rs` (settings documents).
 // Included files share this module, so their imports are all here.
 
@@ -169,8 +171,16 @@ impl Store for Backend {
         Backend::list_tokens(self).await
     }
 
-    async fn purge_log_older_than(&self, t: OffsetDateTime) -> Result<u64> {
-        Backend::purge_log_older_than(self, t).await
+    async fn purge_log_older_than(&self, t: OffsetDateTime, limit: usize) -> Result<u64> {
+        Backend::purge_log_older_than(self, t, limit).await
+    }
+
+    async fn purge_evaluations_older_than(&self, t: OffsetDateTime, limit: usize) -> Result<u64> {
+        Backend::purge_evaluations_older_than(self, t, limit).await
+    }
+
+    async fn database_size(&self) -> Result<u64> {
+        Backend::database_size(self).await
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<Value>> {
@@ -319,5 +329,6 @@ impl Store for Backend {
 
 include!("common/queue.rs");
 include!("common/log.rs");
+include!("common/retention.rs");
 include!("common/tokens.rs");
 include!("common/settings.rs");

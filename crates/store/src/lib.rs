@@ -161,8 +161,19 @@ pub trait Store: Send + Sync {
     /// Every token, revoked ones included, newest first.
     async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
 
-    /// Deletes sync-log entries older than `t` (retention); returns how many.
-    async fn purge_log_older_than(&self, t: OffsetDateTime) -> Result<u64>;
+    /// Deletes up to `limit` sync-log entries older than `t` (retention), oldest first, in
+    /// one short transaction; returns how many. Call again until fewer than `limit` go.
+    async fn purge_log_older_than(&self, t: OffsetDateTime, limit: usize) -> Result<u64>;
+
+    /// Deletes up to `limit` evaluations received before `t` whose every delivery is
+    /// finished (done or failed) and unchanged since `t`, with their deliveries and sync log,
+    /// oldest first, in one short transaction; returns how many. Pending and leased
+    /// deliveries keep their evaluation. Call again until fewer than `limit` go.
+    async fn purge_evaluations_older_than(&self, t: OffsetDateTime, limit: usize) -> Result<u64>;
+
+    /// Bytes the database takes: the SQLite file's pages, or the PostgreSQL schema's tables
+    /// with their indexes (cheap: no table is scanned).
+    async fn database_size(&self) -> Result<u64>;
 
     /// A small settings document by key (e.g. the destination settings saved through the API).
     async fn get_setting(&self, key: &str) -> Result<Option<Value>>;

@@ -36,6 +36,10 @@ const LEASE_SQL: &str = "UPDATE deliveries SET state = 'leased', lease_owner = $
      ORDER BY next_attempt_at_us, id LIMIT $3) \
      RETURNING id, evaluation_id, destination, attempts, lease_token";
 
+/// The database file's size (its pages; the WAL is checkpointed back into them).
+const DATABASE_SIZE_SQL: &str =
+    "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()";
+
 /// The immediate transaction already holds the write lock.
 const FOR_UPDATE: &str = "";
 

@@ -1,6 +1,6 @@
 // What happened and doing it again (part of the `Store` implementation `common.rs`
 // includes): an evaluation with its deliveries, the delivery list, the sync log of one
-// evaluation, re-queueing (`retry_*`, `replay`) and the log's retention purge.
+// evaluation, re-queueing (`retry_*`, `replay`).
 
 const DELIVERY_COLUMNS: &str = "d.id, d.evaluation_id, d.destination, d.state, d.outcome, \
      d.attempts, d.next_attempt_at_us, d.lease_owner, d.lease_expires_at_us, d.last_report, \
@@ -238,17 +238,6 @@ impl Backend {
                 .await?
                 .rows_affected();
         }
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    async fn purge_log_older_than(&self, t: OffsetDateTime) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM sync_log WHERE at_us < $1")
-            .bind(to_us(t))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
         tx.commit().await?;
         Ok(n)
     }

@@ -7,5 +7,6 @@ mod admin;
 mod ingest;
 mod lease;
 mod listing;
+mod retention;
 mod retry;
 mod tokens;
