@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 mod admin_types;
 mod backoff;
+mod health;
 mod postgres;
 mod sqlite;
 mod token;

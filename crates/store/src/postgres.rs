@@ -14,7 +14,9 @@ type Db = sqlx::Postgres;
 type DbRow = sqlx::postgres::PgRow;
 
 const MAX_CONNECTIONS: u32 = 10;
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a connection before the store answers "unavailable": short,
+/// so a database outage is a quick 503 rather than a hung request.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Takes the due deliveries (skipping rows another worker is leasing right now) and
 /// leases them. Parameters: $1 now, $2 destination, $3 max, $4 worker, $5 lease expiry.
@@ -71,6 +73,7 @@ pub(crate) struct Backend {
     /// Lease times come from the database's clock, shared by every worker host (so no host's
     /// skew can end a lease early or late); false only when a test drives the store's clock.
     db_clock: bool,
+    health: crate::health::WriteHealth,
 }
 
 impl Backend {
@@ -84,6 +87,7 @@ impl Backend {
         Ok(Backend {
             pool,
             db_clock: clock.is_none(),
+            health: Default::default(),
             clock: clock.unwrap_or_else(crate::system_clock),
         })
     }

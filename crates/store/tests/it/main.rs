@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod disk;
 mod ingest;
 mod lease;
 mod listing;

@@ -71,6 +71,14 @@ impl Harness {
         *now += d;
     }
 
+    /// Whether leasing fails.
+    pub async fn lease_err(&self) -> bool {
+        self.store
+            .lease_batch("salesforce", 10, LEASE, "w")
+            .await
+            .is_err()
+    }
+
     /// Leases up to `max` due `salesforce` deliveries for `worker`, for [`LEASE`].
     pub async fn lease(&self, max: usize, worker: &str) -> Vec<LeasedDelivery> {
         self.store
