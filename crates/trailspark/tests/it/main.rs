@@ -10,4 +10,5 @@ mod roles;
 mod rules;
 mod service;
 mod setup_org;
+mod storage;
 mod sync;
