@@ -49,9 +49,14 @@ pub(super) fn classify(report: &Report) -> Action {
     }
 }
 
-/// Whether the attempt changed something in Salesforce: a write that went through.
+/// Whether the attempt changed (or may have changed) something in Salesforce: a write that
+/// went through, or a create whose answer was lost.
 fn wrote(report: &Report) -> bool {
-    !report.dry_run && report.writes.iter().any(|w| !w.failed)
+    let ambiguous = report
+        .error
+        .as_ref()
+        .is_some_and(|e| e.kind == FailureKind::AmbiguousCreate);
+    !report.dry_run && (ambiguous || report.writes.iter().any(|w| !w.failed))
 }
 
 /// Completes the batch: org-wide refusals are released (and pause the destination), the
@@ -195,6 +200,26 @@ mod tests {
     #[test]
     fn a_lost_lease_hands_the_delivery_back() {
         assert_eq!(classify(&failed(FailureKind::LeaseLost)), Action::LeaseLost);
+    }
+
+    #[test]
+    fn a_write_that_went_through_or_may_have_is_kept() {
+        assert!(!wrote(&failed(FailureKind::LeaseLost)));
+        assert!(wrote(&failed(FailureKind::AmbiguousCreate)));
+        let mut r = Report::new("ev", "a@b.example", Outcome::Created);
+        r.writes.push(domain::WriteReport {
+            object: "Lead".into(),
+            id: Some("00Q1".into()),
+            action: domain::WriteAction::Create,
+            fields: Default::default(),
+            failed: false,
+        });
+        assert!(wrote(&r));
+        r.writes[0].failed = true;
+        assert!(!wrote(&r));
+        r.writes[0].failed = false;
+        r.dry_run = true;
+        assert!(!wrote(&r), "a dry run writes nothing");
     }
 
     #[test]
