@@ -475,6 +475,34 @@ where
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn purges_run_in_batches_until_one_comes_back_short() {
+        let (_tx, mut rx) = watch::channel(false);
+        let left = std::sync::Mutex::new(1_234u64);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let total = purge_in_batches(&mut rx, || {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut l = left.lock().unwrap();
+            let n = (*l).min(PURGE_BATCH as u64);
+            *l -= n;
+            async move { Ok(n) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(total, 1_234);
+        assert_eq!(calls.into_inner(), 3, "500 + 500 + 234");
+    }
+
+    #[tokio::test]
+    async fn a_purge_stops_between_batches_at_shutdown() {
+        let (tx, mut rx) = watch::channel(false);
+        tx.send(true).unwrap();
+        let total = purge_in_batches(&mut rx, || async { Ok(PURGE_BATCH as u64) })
+            .await
+            .unwrap();
+        assert_eq!(total, PURGE_BATCH as u64);
+    }
+
     #[test]
     fn debug_masks_the_database_password() {
         let cfg = Config::from_toml_str(
