@@ -10,6 +10,7 @@ use domain::{DestinationSettings, Evaluation, Outcome, Report, ReportError, Writ
 use salesforce::{Client, SObjectDescribe};
 
 use crate::freshness::{DEFAULT_METADATA_MAX_AGE, MetadataCache};
+use crate::guard::LeaseGuard;
 use crate::lookup::{LookupError, lookup};
 use crate::meta::{FieldKind, FieldMeta, Metadata, ObjectMeta, SObject};
 use crate::plan::{Plan, plan};
@@ -20,12 +21,16 @@ use crate::write::{WriteResult, execute, report_error};
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// How to deliver one batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DeliverOptions {
     /// Look up and plan, write nothing; reports carry `dry_run: true`.
     pub dry_run: bool,
     /// Composite write requests in flight at once.
     pub concurrency: usize,
+    /// The worker's lease on the batch, checked before each write request: once it dropped,
+    /// no write is sent and the evaluations left unwritten fail with `LEASE_LOST` (kind
+    /// `lease_lost`). `None`: nothing to hold (`trailspark sync`).
+    pub lease: Option<LeaseGuard>,
 }
 
 impl Default for DeliverOptions {
@@ -33,6 +38,7 @@ impl Default for DeliverOptions {
         DeliverOptions {
             dry_run: false,
             concurrency: DEFAULT_CONCURRENCY,
+            lease: None,
         }
     }
 }
@@ -136,7 +142,7 @@ impl Destination {
             )
             .reports
         } else {
-            self.deliver_enabled(batch, opts).await
+            self.deliver_enabled(batch, &opts).await
         };
         if opts.dry_run {
             for r in &mut reports {
@@ -150,7 +156,7 @@ impl Destination {
     /// refused a field or picklist value, a lookup named a field that is gone, or the
     /// metadata lacks a mapped field), revalidates the metadata once and, if it changed,
     /// delivers those evaluations again in this batch before reporting them.
-    async fn deliver_enabled(&self, batch: &[Evaluation], opts: DeliverOptions) -> Vec<Report> {
+    async fn deliver_enabled(&self, batch: &[Evaluation], opts: &DeliverOptions) -> Vec<Report> {
         let since = Instant::now();
         let meta = match self.metadata().await {
             Ok(m) => m,
@@ -196,7 +202,7 @@ impl Destination {
         &self,
         batch: &[Evaluation],
         meta: &Metadata,
-        opts: DeliverOptions,
+        opts: &DeliverOptions,
     ) -> Vec<Report> {
         let found = match lookup(&self.client, batch, &self.settings, meta).await {
             Ok(l) => l,
@@ -217,6 +223,7 @@ impl Destination {
             &planned.writes,
             opts.concurrency,
             self.settings.allow_duplicate_save,
+            opts.lease.as_ref(),
         )
         .await;
         outcomes(planned, &results)

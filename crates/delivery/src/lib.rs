@@ -9,6 +9,7 @@
 pub mod check;
 pub mod destination;
 pub mod freshness;
+pub mod guard;
 pub mod lookup;
 pub mod meta;
 pub mod plan;
@@ -23,6 +24,7 @@ pub use destination::{
     DEFAULT_CONCURRENCY, DeliverOptions, Destination, after_retry, object_meta, outcomes,
 };
 pub use freshness::{DEFAULT_METADATA_MAX_AGE, MetadataCache};
+pub use guard::LeaseGuard;
 pub use meta::{
     FieldKind, FieldMeta, FieldOption, Metadata, NotOffered, ObjectMeta, SObject, SlotOptions,
     compatible, compatible_types, slot_options,

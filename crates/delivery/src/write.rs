@@ -16,6 +16,7 @@ use salesforce::{
     Record, SaveResult, WriteOptions,
 };
 
+use crate::guard::LeaseGuard;
 use crate::meta::{PERSON_KEY_FIELD, SObject};
 use crate::plan::PlannedWrite;
 
@@ -201,12 +202,14 @@ pub enum WriteResult {
 }
 
 /// Runs every planned write, `concurrency` Composite requests at a time. The duplicate-rule
-/// header (`allow_duplicate_save`) is sent on requests that create records.
+/// header (`allow_duplicate_save`) is sent on requests that create records. Each request is
+/// sent only while `lease` holds; the writes of requests not sent fail with `LEASE_LOST`.
 pub async fn execute(
     client: &Client,
     writes: &[PlannedWrite],
     concurrency: usize,
     allow_duplicate_save: bool,
+    lease: Option<&LeaseGuard>,
 ) -> Vec<WriteResult> {
     let mut results: Vec<Option<WriteResult>> = vec![None; writes.len()];
     let idx: Vec<usize> = (0..writes.len()).collect();
@@ -215,20 +218,30 @@ pub async fn execute(
         allow_duplicate_save: allow_duplicate_save
             && g.ops.iter().any(|(op, _)| op.action.may_create()),
     };
-    let mut done: Vec<(Group, GroupAnswer)> =
+    let mut done: Vec<(Group, Option<GroupAnswer>)> =
         futures::stream::iter(lay.parallel.into_iter().map(|g| {
             let opts = opts_for(&g);
-            run_group(client, g, opts)
+            run_group(client, g, opts, lease)
         }))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
     for g in lay.sequential {
         let opts = opts_for(&g);
-        done.push(run_group(client, g, opts).await);
+        done.push(run_group(client, g, opts, lease).await);
     }
     for (group, outcome) in done {
-        apply_group(&group, outcome, &mut results);
+        match outcome {
+            Some(answer) => apply_group(&group, answer, &mut results),
+            None => {
+                let err = lease_lost();
+                for (_, idx) in &group.ops {
+                    for &i in idx {
+                        results[i] = Some(WriteResult::Failed(err.clone()));
+                    }
+                }
+            }
+        }
     }
     results
         .into_iter()
@@ -243,10 +256,30 @@ pub async fn execute(
         .collect()
 }
 
-async fn run_group(client: &Client, group: Group, opts: WriteOptions) -> (Group, GroupAnswer) {
+/// Sends one Composite request, unless the lease dropped (`None`: not sent). The check runs
+/// when the request is about to leave, not when the batch started.
+async fn run_group(
+    client: &Client,
+    group: Group,
+    opts: WriteOptions,
+    lease: Option<&LeaseGuard>,
+) -> (Group, Option<GroupAnswer>) {
+    if lease.is_some_and(|l| !l.held()) {
+        return (group, None);
+    }
     let ops: Vec<CollectionWrite> = group.ops.iter().map(|(op, _)| op.clone()).collect();
     let r = client.write_many(ops, opts).await;
-    (group, r)
+    (group, Some(r))
+}
+
+/// A write not sent because the worker's lease dropped: another worker owns the delivery now
+/// (or will once the lease runs out), so this one hands it back.
+fn lease_lost() -> ReportError {
+    ReportError::from_code(
+        hints::LEASE_LOST,
+        "not sent: the worker's lease on this delivery ran out or could not be extended",
+    )
+    .with_kind(FailureKind::LeaseLost)
 }
 
 /// Maps one Composite request's answer onto the planned writes it carried.

@@ -27,10 +27,13 @@ pub enum FailureKind {
     /// A create's outcome is unknown (its answer was lost): look up again before any
     /// resend, never resend blindly.
     AmbiguousCreate,
+    /// Not sent: the worker's lease on the delivery dropped before the write. The delivery
+    /// belongs to whichever worker holds it now; this attempt changes nothing.
+    LeaseLost,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 8] = [
+    pub const ALL: [FailureKind; 9] = [
         FailureKind::Record,
         FailureKind::RecordTransient,
         FailureKind::OrgUnavailable,
@@ -39,6 +42,7 @@ impl FailureKind {
         FailureKind::ConcurrentLimit,
         FailureKind::SignedOut,
         FailureKind::AmbiguousCreate,
+        FailureKind::LeaseLost,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +55,7 @@ impl FailureKind {
             FailureKind::ConcurrentLimit => "concurrent_limit",
             FailureKind::SignedOut => "signed_out",
             FailureKind::AmbiguousCreate => "ambiguous_create",
+            FailureKind::LeaseLost => "lease_lost",
         }
     }
 

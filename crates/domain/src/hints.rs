@@ -18,6 +18,9 @@ pub const UNEXPECTED_RESPONSE: &str = "UNEXPECTED_RESPONSE";
 pub const NO_RESULT: &str = "NO_RESULT";
 /// Our code: delivery stopped because the org's daily API usage passed `pause_at_api_usage`.
 pub const API_USAGE_PAUSED: &str = "API_USAGE_PAUSED";
+/// Our code: a write was not sent because the worker's lease on the delivery had run out or
+/// could not be extended (another worker takes the delivery over).
+pub const LEASE_LOST: &str = "LEASE_LOST";
 
 struct Hint {
     code: &'static str,
@@ -277,6 +280,11 @@ const HINTS: &[Hint] = &[
         transient: true,
         text: "Salesforce's answer did not include this record; delivery is retried.",
     },
+    Hint {
+        code: LEASE_LOST,
+        transient: true,
+        text: "This worker's hold on the delivery ran out (a stall, or the database could not be reached to extend it), so it stopped before writing; the worker that holds the delivery now delivers it. Nothing to do.",
+    },
 ];
 
 /// The plain-language fix for `code`; `message` (Salesforce's) is quoted where it helps.
@@ -341,6 +349,7 @@ mod tests {
             CONNECTION_ERROR,
             "HTTP_503",
             API_USAGE_PAUSED,
+            LEASE_LOST,
         ] {
             assert!(is_transient(c, ""), "{c}");
         }

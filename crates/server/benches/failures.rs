@@ -78,6 +78,7 @@ fn settings(org: &RunningOrg, db: &str) -> Settings {
         }],
         destination: Some(DestinationSettings::suggested("sim")),
         log_retention: Duration::from_secs(86_400),
+        retention: Duration::from_secs(86_400),
         secrets: Some(std::sync::Arc::new(server::SecretBox::random())),
     }
 }

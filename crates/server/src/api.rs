@@ -505,7 +505,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             None
         }
     };
-    let text = state.metrics.render(queue.as_ref(), &state.integrations);
+    let mut text = state.metrics.render(queue.as_ref(), &state.integrations);
+    match state.store.database_size().await {
+        Ok(bytes) => text.push_str(&format!(
+            "# HELP trailspark_database_size_bytes Bytes the database takes (SQLite file pages, or the PostgreSQL schema's tables with indexes).\n\
+             # TYPE trailspark_database_size_bytes gauge\ntrailspark_database_size_bytes {bytes}\n"
+        )),
+        Err(e) => tracing::warn!(error = %e, "database size unavailable for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -149,6 +149,9 @@ impl ApiError {
     }
 }
 
+/// `Retry-After` of a 503: the store recovers by itself once its cause is gone.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
         match e {
@@ -169,6 +172,14 @@ impl From<store::StoreError> for ApiError {
             },
             store::StoreError::NotFound(message) => ApiError::NotFound(message),
             store::StoreError::Invalid(message) => ApiError::bad_request("invalid", message),
+            // The storage fails (disk full, database unreachable): nothing was stored; the
+            // client sends again after Retry-After.
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "database unavailable");
+                ApiError::Unavailable(
+                    "the database is not taking requests right now; nothing was stored, send again shortly".into(),
+                )
+            }
             other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -187,6 +198,12 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::Unavailable(_) = &self {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+            );
         }
         if let ApiError::TooManyRequests { retry_after, .. } = &self {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -207,6 +224,21 @@ mod tests {
         let body = e.body().to_string();
         assert!(!body.contains("password"), "{body}");
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_failing_database_is_a_quick_503_with_retry_after() {
+        let full = store::StoreError::Database(sqlx_io_error());
+        let resp = ApiError::from(full).into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "5");
+        // Other store errors stay internal.
+        let e = ApiError::from(store::StoreError::Corrupt("x".into()));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    fn sqlx_io_error() -> sqlx::Error {
+        sqlx::Error::Io(std::io::Error::other("No space left on device"))
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub struct Settings {
     pub destination: Option<DestinationSettings>,
     /// Sync-log entries older than this are purged (checked hourly).
     pub log_retention: Duration,
+    /// Finished evaluations older than this are purged with their deliveries (hourly).
+    pub retention: Duration,
     /// The key that seals stored secrets; `None`: from the environment or the key file
     /// ([`SecretBox::load`]), beside the SQLite database by default.
     pub secrets: Option<Arc<SecretBox>>,
@@ -89,6 +91,7 @@ impl std::fmt::Debug for Settings {
             .field("integrations", &self.integrations)
             .field("destination", &self.destination)
             .field("log_retention", &self.log_retention)
+            .field("retention", &self.retention)
             .field("secrets", &self.secrets.as_ref().map(|_| "***"))
             .finish()
     }
@@ -119,6 +122,7 @@ impl Settings {
             integrations: cfg.integrations.values().cloned().collect(),
             destination: cfg.destination.clone(),
             log_retention: Duration::from_secs(u64::from(worker.log_retention_days) * 86_400),
+            retention: Duration::from_secs(u64::from(worker.retention_days) * 86_400),
             secrets: None,
         }
     }
@@ -351,7 +355,10 @@ impl Application {
             tasks.push(tokio::spawn(worker::run_destination(ctx)));
             tasks.push(tokio::spawn(purge_loop(
                 self.state.store.clone(),
-                self.settings.log_retention,
+                Retention {
+                    log: self.settings.log_retention,
+                    evaluations: self.settings.retention,
+                },
                 stop_rx.clone(),
             )));
         }
@@ -396,14 +403,42 @@ fn with_bound_port(public_url: &str, port: u16) -> String {
     }
 }
 
-/// Deletes sync-log entries past the retention period, hourly.
-async fn purge_loop(store: Arc<dyn Store>, retention: Duration, mut stop: watch::Receiver<bool>) {
+/// How long the sync log and finished evaluations are kept.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    log: Duration,
+    evaluations: Duration,
+}
+
+/// Rows one purge transaction deletes at most: short enough that ingest and the workers,
+/// queued behind it for the write lock, wait milliseconds.
+const PURGE_BATCH: usize = 500;
+
+/// Deletes what is past retention, hourly: sync-log entries, then finished evaluations with
+/// their deliveries, each in batches of [`PURGE_BATCH`] with a pause between batches so
+/// writers take their turn; then expired sessions.
+async fn purge_loop(store: Arc<dyn Store>, retention: Retention, mut stop: watch::Receiver<bool>) {
     loop {
-        let cutoff = time::OffsetDateTime::now_utc() - retention;
-        match store.purge_log_older_than(cutoff).await {
+        let now = time::OffsetDateTime::now_utc();
+        let log_cutoff = now - retention.log;
+        let purged = purge_in_batches(&mut stop, || {
+            store.purge_log_older_than(log_cutoff, PURGE_BATCH)
+        })
+        .await;
+        match purged {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "sync log entries past retention deleted"),
             Err(e) => tracing::warn!(error = %e, "cannot purge the sync log"),
+        }
+        let cutoff = now - retention.evaluations;
+        let purged = purge_in_batches(&mut stop, || {
+            store.purge_evaluations_older_than(cutoff, PURGE_BATCH)
+        })
+        .await;
+        match purged {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "finished evaluations past retention deleted"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge old evaluations"),
         }
         if let Err(e) = store.purge_expired_sessions().await {
             tracing::warn!(error = %e, "cannot purge expired sessions");
@@ -415,9 +450,58 @@ async fn purge_loop(store: Arc<dyn Store>, retention: Duration, mut stop: watch:
     }
 }
 
+/// Calls `batch` until it deletes fewer than [`PURGE_BATCH`] rows (or shutdown is asked);
+/// returns the total.
+async fn purge_in_batches<F, Fut>(
+    stop: &mut watch::Receiver<bool>,
+    mut batch: F,
+) -> store::Result<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = store::Result<u64>>,
+{
+    let mut total = 0;
+    loop {
+        let n = batch().await?;
+        total += n;
+        if n < PURGE_BATCH as u64 || *stop.borrow() {
+            return Ok(total);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn purges_run_in_batches_until_one_comes_back_short() {
+        let (_tx, mut rx) = watch::channel(false);
+        let left = std::sync::Mutex::new(1_234u64);
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let total = purge_in_batches(&mut rx, || {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut l = left.lock().unwrap();
+            let n = (*l).min(PURGE_BATCH as u64);
+            *l -= n;
+            async move { Ok(n) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(total, 1_234);
+        assert_eq!(calls.into_inner(), 3, "500 + 500 + 234");
+    }
+
+    #[tokio::test]
+    async fn a_purge_stops_between_batches_at_shutdown() {
+        let (tx, mut rx) = watch::channel(false);
+        tx.send(true).unwrap();
+        let total = purge_in_batches(&mut rx, || async { Ok(PURGE_BATCH as u64) })
+            .await
+            .unwrap();
+        assert_eq!(total, PURGE_BATCH as u64);
+    }
 
     #[test]
     fn debug_masks_the_database_password() {

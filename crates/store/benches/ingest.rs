@@ -99,9 +99,11 @@ async fn run(
             .map(|l| DeliveryResult {
                 id: l.id,
                 worker: "bench".into(),
+                token: l.token,
                 disposition: Disposition::Final(Outcome::Updated),
                 report: json!({"id": l.evaluation_id, "outcome": "updated",
                     "writes": [{"object": "Lead", "id": "00Q000000000001AAA", "action": "update"}]}),
+                wrote: true,
             })
             .collect();
         s.complete(results, &RetryPolicy::default()).await?;

@@ -2,7 +2,10 @@
 // `sqlite.rs` and `postgres.rs` each `include!` this file after defining
 //   `Db` (the sqlx database), `DbRow`, the store struct `Backend` with `clock`,
 //   `fn read(&self)` / `fn write(&self)` (pools), `async fn begin_write(&self)`,
+//   `health` (a `WriteHealth`),
 //   `LEASE_SQL` and `FOR_UPDATE` (where the two databases lock differently),
+//   `async fn lease_now(&self, conn)` (the clock leases are timed by),
+//   `DATABASE_SIZE_SQL` (bytes the database takes),
 //   and `fn migrator()`.
 // Every other statement is plain SQL both accept (`$N` parameters work in SQLite too),
 // which keeps one set of semantics instead of two implementations drifting apart.
@@ -11,7 +14,8 @@
 // methods hand over to the inherent `Backend` method of the same name (an inherent method
 // takes precedence over the trait's) in the file of its job, included at the end:
 //   `common/queue.rs` (ingest, lease, complete, release, stats),
-//   `common/log.rs` (views, sync log, retry, replay, purge),
+//   `common/log.rs` (views, sync log, retry, replay),
+//   `common/retention.rs` (retention purges, database size),
 //   `common/tokens.rs` (API tokens), `common/settings.rs` (settings documents).
 // Included files share this module, so their imports are all here.
 
@@ -30,8 +34,8 @@ use crate::util::{
 use crate::{
     ApiToken, CompleteStatus, CreatedToken, Delivery, DeliveryFilter, DeliveryId, DeliveryOutcome,
     DeliveryResult, DeliveryState, DeliveryView, Disposition, EvaluationWithDeliveries,
-    IngestResult, LeasedDelivery, LogEntry, NewEvaluation, Page, QueueStats, Result, RetryOutcome,
-    RetryPolicy, Store, StoreError, StoredEvaluation, TimeBasis, TokenRole,
+    IngestResult, LeaseToken, LeasedDelivery, LogEntry, NewEvaluation, Page, QueueStats, Result,
+    RetryOutcome, RetryPolicy, Store, StoreError, StoredEvaluation, TimeBasis, TokenRole,
     generate_token, hash_token,
 };
 
@@ -75,11 +79,18 @@ impl Store for Backend {
         if applied.unwrap_or(0) < expected {
             return Err(StoreError::NotMigrated { applied, expected });
         }
+        // Writes were failing: ready again only once one goes through. Probing here (not on
+        // every check) lets a store nobody writes to (an API-only process taken out of
+        // rotation) find out by itself.
+        if self.health.failing() {
+            let probe = self.probe_write().await;
+            self.health.track(probe)?;
+        }
         Ok(())
     }
 
     async fn ingest(&self, items: Vec<NewEvaluation>) -> Result<Vec<IngestResult>> {
-        Backend::ingest(self, items).await
+        self.health.track(Backend::ingest(self, items).await)
     }
 
     async fn get_evaluation(&self, id: &str) -> Result<Option<EvaluationWithDeliveries>> {
@@ -93,7 +104,7 @@ impl Store for Backend {
         lease_for: Duration,
         worker: &str,
     ) -> Result<Vec<LeasedDelivery>> {
-        Backend::lease_batch(self, destination, max, lease_for, worker).await
+        self.health.track(Backend::lease_batch(self, destination, max, lease_for, worker).await)
     }
 
     async fn complete(
@@ -101,11 +112,11 @@ impl Store for Backend {
         results: Vec<DeliveryResult>,
         policy: &RetryPolicy,
     ) -> Result<Vec<CompleteStatus>> {
-        Backend::complete(self, results, policy).await
+        self.health.track(Backend::complete(self, results, policy).await)
     }
 
     async fn release(&self, ids: &[DeliveryId], worker: &str) -> Result<u64> {
-        Backend::release(self, ids, worker).await
+        self.health.track(Backend::release(self, ids, worker).await)
     }
 
     async fn extend_lease(
@@ -114,7 +125,7 @@ impl Store for Backend {
         worker: &str,
         lease_for: Duration,
     ) -> Result<u64> {
-        Backend::extend_lease(self, ids, worker, lease_for).await
+        self.health.track(Backend::extend_lease(self, ids, worker, lease_for).await)
     }
 
     async fn list_deliveries(
@@ -131,11 +142,11 @@ impl Store for Backend {
     }
 
     async fn retry_delivery(&self, id: DeliveryId) -> Result<RetryOutcome> {
-        Backend::retry_delivery(self, id).await
+        self.health.track(Backend::retry_delivery(self, id).await)
     }
 
     async fn retry_failed(&self, destination: Option<&str>) -> Result<u64> {
-        Backend::retry_failed(self, destination).await
+        self.health.track(Backend::retry_failed(self, destination).await)
     }
 
     async fn replay(
@@ -145,7 +156,7 @@ impl Store for Backend {
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<u64> {
-        Backend::replay(self, destination, basis, from, to).await
+        self.health.track(Backend::replay(self, destination, basis, from, to).await)
     }
 
     async fn queue_stats(&self, destination: Option<&str>) -> Result<QueueStats> {
@@ -168,8 +179,16 @@ impl Store for Backend {
         Backend::list_tokens(self).await
     }
 
-    async fn purge_log_older_than(&self, t: OffsetDateTime) -> Result<u64> {
-        Backend::purge_log_older_than(self, t).await
+    async fn purge_log_older_than(&self, t: OffsetDateTime, limit: usize) -> Result<u64> {
+        Backend::purge_log_older_than(self, t, limit).await
+    }
+
+    async fn purge_evaluations_older_than(&self, t: OffsetDateTime, limit: usize) -> Result<u64> {
+        Backend::purge_evaluations_older_than(self, t, limit).await
+    }
+
+    async fn database_size(&self) -> Result<u64> {
+        Backend::database_size(self).await
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<Value>> {
@@ -316,7 +335,24 @@ impl Store for Backend {
     }
 }
 
+impl Backend {
+    /// A one-row write (the `store.write_probe` setting) to tell whether writes go through.
+    async fn probe_write(&self) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at_us) VALUES ('store.write_probe', '{}', $1) \
+             ON CONFLICT (key) DO UPDATE SET updated_at_us = excluded.updated_at_us",
+        )
+        .bind(to_us(self.now()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 include!("common/queue.rs");
 include!("common/log.rs");
+include!("common/retention.rs");
 include!("common/tokens.rs");
 include!("common/settings.rs");

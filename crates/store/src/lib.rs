@@ -15,6 +15,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 mod admin_types;
+mod health;
 mod postgres;
 mod sqlite;
 mod token;
@@ -159,8 +160,19 @@ pub trait Store: Send + Sync {
     /// Every token, revoked ones included, newest first.
     async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
 
-    /// Deletes sync-log entries older than `t` (retention); returns how many.
-    async fn purge_log_older_than(&self, t: OffsetDateTime) -> Result<u64>;
+    /// Deletes up to `limit` sync-log entries older than `t` (retention), oldest first, in
+    /// one short transaction; returns how many. Call again until fewer than `limit` go.
+    async fn purge_log_older_than(&self, t: OffsetDateTime, limit: usize) -> Result<u64>;
+
+    /// Deletes up to `limit` evaluations received before `t` whose every delivery is
+    /// finished (done or failed) and unchanged since `t`, with their deliveries and sync log,
+    /// oldest first, in one short transaction; returns how many. Pending and leased
+    /// deliveries keep their evaluation. Call again until fewer than `limit` go.
+    async fn purge_evaluations_older_than(&self, t: OffsetDateTime, limit: usize) -> Result<u64>;
+
+    /// Bytes the database takes: the SQLite file's pages, or the PostgreSQL schema's tables
+    /// with their indexes (cheap: no table is scanned).
+    async fn database_size(&self) -> Result<u64>;
 
     /// A small settings document by key (e.g. the destination settings saved through the API).
     async fn get_setting(&self, key: &str) -> Result<Option<Value>>;
@@ -292,13 +304,21 @@ pub trait Store: Send + Sync {
 
 /// Opens (creating a SQLite file on first start) and migrates the database named by
 /// `database_url`: `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`, or `postgres://...`.
+/// Leases are timed by the database's clock on PostgreSQL (every worker host agrees on it)
+/// and by the process clock on SQLite (one host).
 pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
-    open_with_clock(database_url, system_clock()).await
+    open_inner(database_url, None).await
 }
 
-/// [`open`] with an injected clock (tests).
+/// [`open`] with an injected clock (tests): it stands for every clock the store reads,
+/// PostgreSQL's included, so a test can move time by hand.
 pub async fn open_with_clock(database_url: &str, clock: Clock) -> Result<Arc<dyn Store>> {
+    open_inner(database_url, Some(clock)).await
+}
+
+async fn open_inner(database_url: &str, clock: Option<Clock>) -> Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
+        let clock = clock.unwrap_or_else(system_clock);
         Arc::new(sqlite::Backend::connect(database_url, clock).await?)
     } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Arc::new(postgres::Backend::connect(database_url, clock).await?)

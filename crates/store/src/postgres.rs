@@ -14,7 +14,9 @@ type Db = sqlx::Postgres;
 type DbRow = sqlx::postgres::PgRow;
 
 const MAX_CONNECTIONS: u32 = 10;
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a connection before the store answers "unavailable": short,
+/// so a database outage is a quick 503 rather than a hung request.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Takes the due deliveries (skipping rows another worker is leasing right now) and
 /// leases them. Parameters: $1 now, $2 destination, $3 max, $4 worker, $5 lease expiry.
@@ -22,9 +24,15 @@ const LEASE_SQL: &str = "WITH due AS (SELECT id FROM deliveries WHERE destinatio
      ((state = 'pending' AND next_attempt_at_us <= $1) \
      OR (state = 'leased' AND lease_expires_at_us <= $1)) \
      ORDER BY next_attempt_at_us, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-     UPDATE deliveries d SET state = 'leased', lease_owner = $4, lease_expires_at_us = $5 \
-     FROM due WHERE d.id = due.id \
-     RETURNING d.id, d.evaluation_id, d.destination, d.attempts";
+     UPDATE deliveries d SET state = 'leased', lease_owner = $4, lease_expires_at_us = $5, \
+     lease_token = d.lease_token + 1 FROM due WHERE d.id = due.id \
+     RETURNING d.id, d.evaluation_id, d.destination, d.attempts, d.lease_token";
+
+/// The store's tables with their indexes and TOAST, in the schema in use (several
+/// deployments may share a database, one schema each).
+const DATABASE_SIZE_SQL: &str = "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = current_schema() AND c.relkind = 'r'";
 
 /// Completing locks the delivery row so a concurrent takeover waits for us (or we for it).
 const FOR_UPDATE: &str = "FOR UPDATE";
@@ -45,22 +53,43 @@ fn migrator() -> Migrator {
             include_str!("../migrations/postgres/0002_admin.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            "fencing_retention".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0004_fencing_retention.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
+
+/// The database's clock in the store's unit (microseconds since the epoch).
+/// `clock_timestamp()`, not `now()`: the time of the statement, not of the transaction's start.
+const DB_NOW_SQL: &str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT";
 
 pub(crate) struct Backend {
     pool: PgPool,
     clock: Clock,
+    /// Lease times come from the database's clock, shared by every worker host (so no host's
+    /// skew can end a lease early or late); false only when a test drives the store's clock.
+    db_clock: bool,
+    health: crate::health::WriteHealth,
 }
 
 impl Backend {
-    pub(crate) async fn connect(url: &str, clock: Clock) -> crate::Result<Backend> {
+    /// `clock`: `None` for the database's clock; a test's clock otherwise.
+    pub(crate) async fn connect(url: &str, clock: Option<Clock>) -> crate::Result<Backend> {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        Ok(Backend { pool, clock })
+        Ok(Backend {
+            pool,
+            db_clock: clock.is_none(),
+            health: Default::default(),
+            clock: clock.unwrap_or_else(crate::system_clock),
+        })
     }
 
     fn read(&self) -> &PgPool {
@@ -73,6 +102,16 @@ impl Backend {
 
     async fn begin_write(&self) -> crate::Result<Transaction<'static, Db>> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// The clock leases are timed by: the database's, so workers on hosts whose clocks
+    /// disagree still agree on when a lease ends.
+    async fn lease_now(&self, conn: &mut sqlx::PgConnection) -> crate::Result<OffsetDateTime> {
+        if !self.db_clock {
+            return Ok(self.now());
+        }
+        let us: i64 = sqlx::query_scalar(DB_NOW_SQL).fetch_one(conn).await?;
+        crate::util::from_us(us)
     }
 }
 

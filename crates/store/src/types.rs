@@ -204,14 +204,23 @@ pub struct EvaluationWithDeliveries {
     pub deliveries: Vec<Delivery>,
 }
 
+/// A lease's fencing token: each lease of a delivery takes the next one, so the holder of
+/// an older lease (expired and taken over) can be told apart from the current holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LeaseToken(pub i64);
+
 /// A delivery handed to a worker by `lease_batch`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeasedDelivery {
     pub id: DeliveryId,
+    /// Given back with the attempt's result: only the current lease's result applies.
+    pub token: LeaseToken,
     pub evaluation_id: String,
     pub destination: String,
     /// Attempts already ended before this one (0 on the first attempt: a retry when > 0).
     pub attempts: u32,
+    /// When the lease ends, by the database's clock (PostgreSQL) or the process's (SQLite).
     pub lease_expires_at: OffsetDateTime,
     /// The evaluation's JSON (docs/api.md#evaluation).
     pub payload: Value,
@@ -231,11 +240,18 @@ pub enum Disposition {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryResult {
     pub id: DeliveryId,
-    /// Must be the current lease owner, or the result is ignored.
+    /// Must be the current lease owner, or the result is not applied.
     pub worker: String,
+    /// The lease the attempt ran under: must still be the delivery's current lease, or the
+    /// result is not applied.
+    pub token: LeaseToken,
     pub disposition: Disposition,
     /// The report line (writes, error...).
     pub report: Value,
+    /// The attempt changed something at the destination (a write went through). A stale
+    /// result that wrote is still logged (marked stale), since the write happened; one that
+    /// wrote nothing leaves no trace.
+    pub wrote: bool,
 }
 
 /// What `complete` did with one result (same order as the input).
@@ -243,9 +259,10 @@ pub struct DeliveryResult {
 pub enum CompleteStatus {
     /// Recorded; the delivery is now in this state.
     Applied(DeliveryState),
-    /// The worker no longer holds the lease (expired and taken over, released, or the
-    /// delivery does not exist): nothing changed.
-    NotOwner,
+    /// The lease is no longer current (expired and taken over, released, completed already,
+    /// or the delivery does not exist): the delivery did not change. A result that wrote
+    /// is logged all the same, marked stale.
+    Stale,
 }
 
 /// Retry schedule for a delivery's own transient failures: the product's one backoff
@@ -318,6 +335,9 @@ pub struct LogEntry {
     pub report: Value,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// Written by a worker whose lease had been taken over: its writes happened, but the
+    /// delivery's state is the current lease holder's.
+    pub stale: bool,
 }
 
 /// What `retry_delivery` did.

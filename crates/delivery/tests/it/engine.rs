@@ -66,6 +66,7 @@ async fn contacts_of_one_account_never_contend_for_its_lock() {
             DeliverOptions {
                 dry_run: false,
                 concurrency: 4,
+                lease: None,
             },
         )
         .await;
@@ -189,6 +190,7 @@ async fn disabled_destination_makes_no_call() {
             DeliverOptions {
                 dry_run: true,
                 concurrency: 1,
+                lease: None,
             },
         )
         .await;
@@ -217,6 +219,72 @@ async fn deliver_runs_on_a_spawned_task() {
     assert_eq!(reports[0].outcome, Outcome::Updated);
     assert_eq!(
         org.control().record(&c).expect("record")["TrailSpark_Score__c"],
+        "hot"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_lease_stops_every_write_request() {
+    let org = empty_org(Duration::ZERO).await;
+    let ctl = org.control();
+    let c = ctl
+        .insert("Contact", json!({"LastName": "X", "Email": "a@x.com"}))
+        .expect("contact");
+    let dest = destination(&org, fast_retry()).await;
+    let batch = [ev(0, "a@x.com")];
+    // The worker lost its lease while the lookup ran: nothing may be written.
+    let guard = delivery::LeaseGuard::until(std::time::Instant::now());
+    ctl.clear_calls();
+    let reports = dest
+        .deliver(
+            &batch,
+            DeliverOptions {
+                lease: Some(guard),
+                ..DeliverOptions::default()
+            },
+        )
+        .await;
+    assert_eq!(reports.len(), 1, "never loses an evaluation");
+    for r in &reports {
+        assert_eq!(r.outcome, Outcome::Failed);
+        let e = r.error.as_ref().expect("error");
+        assert_eq!(
+            (e.code.as_str(), e.kind),
+            (domain::hints::LEASE_LOST, domain::FailureKind::LeaseLost)
+        );
+        assert!(e.transient);
+    }
+    let writes = || {
+        ctl.calls()
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.kind,
+                    CallKind::CollectionsCreate
+                        | CallKind::CollectionsUpdate
+                        | CallKind::Create
+                        | CallKind::Update
+                )
+            })
+            .count()
+    };
+    assert_eq!(writes(), 0, "no write request was sent");
+    assert!(ctl.record(&c).expect("record")["TrailSpark_Score__c"].is_null());
+
+    // A held lease writes as usual.
+    let guard = delivery::LeaseGuard::for_lease(std::time::Instant::now(), Duration::from_secs(60));
+    let reports = dest
+        .deliver(
+            &batch,
+            DeliverOptions {
+                lease: Some(guard),
+                ..DeliverOptions::default()
+            },
+        )
+        .await;
+    assert_eq!(reports[0].outcome, Outcome::Updated);
+    assert_eq!(
+        ctl.record(&c).expect("record")["TrailSpark_Score__c"],
         "hot"
     );
 }

@@ -45,9 +45,7 @@ async fn destination(org: &sfsim::RunningOrg, retry: RetryPolicy) -> Destination
 fn one_retry() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 2,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(10),
-        retry_org_wide: true,
+        backoff: domain::Backoff::new(Duration::from_millis(5), Duration::from_millis(10)),
     }
 }
 

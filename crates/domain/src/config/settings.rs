@@ -77,6 +77,9 @@ pub struct WorkerSettings {
     pub max_attempts: u32,
     /// Sync log entries older than this are purged.
     pub log_retention_days: u32,
+    /// Evaluations received longer ago than this, whose deliveries are all finished (and
+    /// unchanged since), are purged with their deliveries and log. Pending ones never are.
+    pub retention_days: u32,
 }
 
 impl Default for WorkerSettings {
@@ -87,6 +90,7 @@ impl Default for WorkerSettings {
             concurrency: 4,
             max_attempts: 10,
             log_retention_days: 30,
+            retention_days: 90,
         }
     }
 }

@@ -107,6 +107,7 @@ impl Walker {
                 "concurrency",
                 "max_attempts",
                 "log_retention_days",
+                "retention_days",
             ],
         ) else {
             return d;
@@ -125,6 +126,14 @@ impl Walker {
                 u64::from(d.log_retention_days),
                 1,
                 3_650,
+            ) as u32,
+            retention_days: self.uint_or(
+                m,
+                path,
+                "retention_days",
+                u64::from(d.retention_days),
+                1,
+                36_500,
             ) as u32,
         }
     }

@@ -6,8 +6,13 @@
 //!   briefly so company can arrive, and while a backlog exists it takes full batches back
 //!   to back without waiting.
 //! - Exclusivity comes from the store's leases (`SKIP LOCKED` on PostgreSQL); a lease is
-//!   extended while a long batch runs, and a crashed worker's leases expire and are taken
-//!   over, so several processes may share one database.
+//!   extended every third of its length while a long batch runs, and a crashed worker's
+//!   leases expire and are taken over, so several processes may share one database.
+//! - Fencing: a worker writes only while it holds its lease. A [`LeaseGuard`] is checked
+//!   before every write request; it drops when the lease's time is up by this process's
+//!   clock (a stall) or an extension fails or comes back short, and the unwritten deliveries
+//!   are handed back. Results carry the lease's token, and the store applies only the
+//!   current lease's (`store::Store::complete`).
 //! - Floods: after a full lease the next one may take up to `max_batch_size`, so lookups
 //!   are filled and Composite writes full; while evaluations keep pouring in, one loop at
 //!   a time gathers them first (`flood.rs`); a lone evaluation still leaves after `linger`.
@@ -30,7 +35,7 @@ mod retried;
 use std::sync::Arc;
 use std::time::Duration;
 
-use delivery::{DeliverOptions, Destination};
+use delivery::{DeliverOptions, Destination, LeaseGuard};
 use domain::{
     DestinationSettings, Evaluation, Outcome, Reason, Report, WorkerSettings, describe_errors,
 };
@@ -270,6 +275,8 @@ async fn batch_loop(
         } else {
             ctx.options.batch_size
         };
+        // Measured before asking, so the guard never outlives the lease the store grants.
+        let asked = std::time::Instant::now();
         let leased = match ctx
             .store
             .lease_batch(SALESFORCE, size, ctx.options.lease_for, &worker)
@@ -303,7 +310,10 @@ async fn batch_loop(
         tracing::debug!(%worker, count = leased.len(), "leased a batch");
         let reports = match &destination {
             None => Some(disabled_reports(&leased)),
-            Some((dest, _)) => deliver_with_lease(&ctx, &worker, dest, &leased, &ids).await,
+            Some((dest, _)) => {
+                let guard = LeaseGuard::for_lease(asked, ctx.options.lease_for);
+                deliver_with_lease(&ctx, &worker, dest, &leased, &ids, guard).await
+            }
         };
         let Some(reports) = reports else {
             // Shutdown grace ran out: hand the batch back for another worker.
@@ -317,7 +327,9 @@ async fn batch_loop(
     }
 }
 
-/// Delivers a leased batch, extending the lease while it runs. `None` when shutdown's
+/// Delivers a leased batch, extending the lease while it runs; `guard` drops (and stops the
+/// batch's writes) when an extension fails or returns fewer leases than held: the batch is
+/// one lease to the guard, since which ones were lost is not known. `None` when shutdown's
 /// grace period ended first (the batch was abandoned and must be released).
 async fn deliver_with_lease(
     ctx: &WorkerContext,
@@ -325,6 +337,7 @@ async fn deliver_with_lease(
     dest: &Destination,
     leased: &[LeasedDelivery],
     ids: &[DeliveryId],
+    guard: LeaseGuard,
 ) -> Option<Vec<(DeliveryId, Report)>> {
     let mut parsed = Vec::new();
     let mut out: Vec<Option<Report>> = vec![None; leased.len()];
@@ -346,7 +359,10 @@ async fn deliver_with_lease(
             }
         }
     }
-    let opts = DeliverOptions::default();
+    let opts = DeliverOptions {
+        lease: Some(guard.clone()),
+        ..DeliverOptions::default()
+    };
     let mut shutdown = ctx.shutdown.clone();
     let fut = dest.deliver(&parsed, opts);
     tokio::pin!(fut);
@@ -356,11 +372,18 @@ async fn deliver_with_lease(
     let reports = loop {
         tokio::select! {
             r = &mut fut => break r,
-            _ = tick.tick() => {
+            _ = tick.tick(), if guard.held() => {
+                let at = std::time::Instant::now();
                 match ctx.store.extend_lease(ids, worker, ctx.options.lease_for).await {
-                    Ok(n) if (n as usize) < ids.len() => tracing::warn!(held = n, of = ids.len(), "some leases were lost during a long batch"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot extend leases"),
+                    Ok(n) if (n as usize) < ids.len() => {
+                        guard.lose();
+                        tracing::warn!(%worker, held = n, of = ids.len(), "leases lost during a batch; its writes stop");
+                    }
+                    Ok(_) => guard.extended(at, ctx.options.lease_for),
+                    Err(e) => {
+                        guard.lose();
+                        tracing::warn!(%worker, error = %e, "cannot extend leases; the batch's writes stop");
+                    }
                 }
             }
             _ = stopped(&mut shutdown), if deadline.is_none() => {
@@ -422,6 +445,7 @@ mod tests {
     fn a_disabled_destination_skips_with_its_reason() {
         let leased = vec![LeasedDelivery {
             id: DeliveryId(7),
+            token: store::LeaseToken(1),
             evaluation_id: "ev-1".into(),
             destination: SALESFORCE.into(),
             attempts: 0,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use domain::{FailureKind, Outcome, Report};
 use serde_json::Value;
-use store::{DeliveryId, DeliveryResult, Disposition, LeasedDelivery};
+use store::{CompleteStatus, DeliveryId, DeliveryResult, Disposition, LeasedDelivery};
 
 use super::WorkerContext;
 use super::gate::Gate;
@@ -22,6 +22,9 @@ pub(super) enum Action {
     /// Salesforce refused the integration's sign-in (a revoked or expired refresh token):
     /// the org must be reconnected; hand the delivery back without spending an attempt.
     SignedOut,
+    /// The worker's lease dropped before the write: hand the delivery back (the store only
+    /// releases it if this worker still holds it) without spending an attempt.
+    LeaseLost,
     /// Record the attempt.
     Complete(Disposition),
 }
@@ -34,6 +37,7 @@ pub(super) fn classify(report: &Report) -> Action {
     };
     match kind {
         FailureKind::SignedOut => Action::SignedOut,
+        FailureKind::LeaseLost => Action::LeaseLost,
         FailureKind::RecordTransient | FailureKind::AmbiguousCreate => {
             Action::Complete(Disposition::Transient)
         }
@@ -45,8 +49,20 @@ pub(super) fn classify(report: &Report) -> Action {
     }
 }
 
+/// Whether the attempt changed (or may have changed) something in Salesforce: a write that
+/// went through, or a create whose answer was lost.
+fn wrote(report: &Report) -> bool {
+    let ambiguous = report
+        .error
+        .as_ref()
+        .is_some_and(|e| e.kind == FailureKind::AmbiguousCreate);
+    !report.dry_run && (ambiguous || report.writes.iter().any(|w| !w.failed))
+}
+
 /// Completes the batch: org-wide refusals are released (and pause the destination), the
-/// rest recorded with their outcome.
+/// rest recorded with their outcome under the lease's token. Deliveries whose lease dropped
+/// before any write are released; one that wrote before its lease dropped is recorded, so
+/// the log keeps the write (marked stale if another worker holds the delivery now).
 pub(super) async fn record(
     ctx: &WorkerContext,
     worker: &str,
@@ -60,6 +76,7 @@ pub(super) async fn record(
     let mut released = Vec::new();
     let mut trouble: Option<(Why, Option<Duration>)> = None;
     let mut signed_out = false;
+    let mut lease_dropped = 0usize;
     for ((id, report), l) in reports.into_iter().zip(leased) {
         let disposition = match classify(&report) {
             Action::Release(why) => {
@@ -81,6 +98,12 @@ pub(super) async fn record(
                 released.push(id);
                 continue;
             }
+            Action::LeaseLost if !wrote(&report) => {
+                lease_dropped += 1;
+                released.push(id);
+                continue;
+            }
+            Action::LeaseLost => Disposition::Transient,
             Action::Complete(d) => d,
         };
         let shown = match disposition {
@@ -95,12 +118,17 @@ pub(super) async fn record(
         results.push(DeliveryResult {
             id,
             worker: worker.to_string(),
+            token: l.token,
             disposition,
+            wrote: wrote(&report),
             report: serde_json::to_value(&report).unwrap_or(Value::Null),
         });
     }
     if let (Some((why, retry_after)), Some(i)) = (trouble, integration) {
         gate.trouble(why, retry_after, i, &ctx.metrics);
+    }
+    if lease_dropped > 0 {
+        tracing::info!(%worker, count = lease_dropped, "deliveries whose lease dropped before their writes handed back");
     }
     if !released.is_empty()
         && let Err(e) = ctx.store.release(&released, worker).await
@@ -118,7 +146,16 @@ pub(super) async fn record(
             .complete(results.clone(), &ctx.options.retry)
             .await
         {
-            Ok(_) => return,
+            Ok(statuses) => {
+                let stale = statuses
+                    .iter()
+                    .filter(|s| **s == CompleteStatus::Stale)
+                    .count();
+                if stale > 0 {
+                    tracing::warn!(%worker, stale, "results of leases another worker holds now were not applied");
+                }
+                return;
+            }
             Err(e) => {
                 tracing::error!(error = %e, attempt, "cannot record delivery results; retrying");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
@@ -159,6 +196,31 @@ mod tests {
             classify(&failed(ConcurrentLimit)),
             Action::Release(Why::ConcurrentLimit)
         );
+    }
+
+    #[test]
+    fn a_lost_lease_hands_the_delivery_back() {
+        assert_eq!(classify(&failed(FailureKind::LeaseLost)), Action::LeaseLost);
+    }
+
+    #[test]
+    fn a_write_that_went_through_or_may_have_is_kept() {
+        assert!(!wrote(&failed(FailureKind::LeaseLost)));
+        assert!(wrote(&failed(FailureKind::AmbiguousCreate)));
+        let mut r = Report::new("ev", "a@b.example", Outcome::Created);
+        r.writes.push(domain::WriteReport {
+            object: "Lead".into(),
+            id: Some("00Q1".into()),
+            action: domain::WriteAction::Create,
+            fields: Default::default(),
+            failed: false,
+        });
+        assert!(wrote(&r));
+        r.writes[0].failed = true;
+        assert!(!wrote(&r));
+        r.writes[0].failed = false;
+        r.dry_run = true;
+        assert!(!wrote(&r), "a dry run writes nothing");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 // What happened and doing it again (part of the `Store` implementation `common.rs`
 // includes): an evaluation with its deliveries, the delivery list, the sync log of one
-// evaluation, re-queueing (`retry_*`, `replay`) and the log's retention purge.
+// evaluation, re-queueing (`retry_*`, `replay`).
 
 const DELIVERY_COLUMNS: &str = "d.id, d.evaluation_id, d.destination, d.state, d.outcome, \
      d.attempts, d.next_attempt_at_us, d.lease_owner, d.lease_expires_at_us, d.last_report, \
@@ -50,6 +50,7 @@ fn log_from_row(row: &DbRow) -> Result<LogEntry> {
         worker: row.try_get("worker")?,
         report: parse_json(&row.try_get::<String, _>("report")?)?,
         at: from_us(row.try_get("at_us")?)?,
+        stale: row.try_get("stale")?,
     })
 }
 
@@ -141,7 +142,7 @@ impl Backend {
     async fn evaluation_log(&self, evaluation_id: &str) -> Result<Vec<LogEntry>> {
         sqlx::query(
             "SELECT id, delivery_id, evaluation_id, destination, attempt, outcome, worker, \
-             report, at_us FROM sync_log WHERE evaluation_id = $1 ORDER BY id",
+             report, at_us, stale FROM sync_log WHERE evaluation_id = $1 ORDER BY id",
         )
         .bind(evaluation_id)
         .fetch_all(self.read())
@@ -237,17 +238,6 @@ impl Backend {
                 .await?
                 .rows_affected();
         }
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    async fn purge_log_older_than(&self, t: OffsetDateTime) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM sync_log WHERE at_us < $1")
-            .bind(to_us(t))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
         tx.commit().await?;
         Ok(n)
     }

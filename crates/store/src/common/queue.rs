@@ -2,6 +2,11 @@
 // in (`ingest`, one delivery per destination), workers lease due deliveries, report each
 // attempt (`complete`: next state, backoff, one sync-log entry) or hand leases back, and
 // `queue_stats` reports the depth.
+//
+// Fencing: each lease takes the delivery's next `lease_token`; `complete` applies a result
+// only under the current token, so a worker that stalled past its lease and was taken over
+// cannot move the delivery. Lease times (due, expiry) come from `lease_now`, the database's
+// clock on PostgreSQL.
 
 /// A delivery is due: pending and its time has come, or leased by a worker whose lease ran out.
 const DUE: &str = "((state = 'pending' AND next_attempt_at_us <= $1) \
@@ -36,10 +41,21 @@ fn next_step(
     }
 }
 
-/// A delivery's lease as `complete` found it.
+/// A delivery as `complete` found it.
 struct Held {
     attempts: u32,
-    owner: Option<String>,
+    /// The current lease (owner, token), when the delivery is leased.
+    lease: Option<(String, LeaseToken)>,
+    evaluation_id: String,
+    destination: String,
+}
+
+/// A result whose lease is no longer current but that wrote at the destination: logged,
+/// marked stale, without touching the delivery.
+struct StaleWrite<'a> {
+    result: &'a DeliveryResult,
+    /// Numbered after the attempts the delivery has recorded so far.
+    attempt: u32,
     evaluation_id: String,
     destination: String,
 }
@@ -47,7 +63,8 @@ struct Held {
 /// One applied attempt result.
 struct Step<'a> {
     result: &'a DeliveryResult,
-    held: Held,
+    evaluation_id: String,
+    destination: String,
     /// This attempt's number (1 for the first).
     attempt: u32,
     state: DeliveryState,
@@ -73,6 +90,8 @@ impl Backend {
         firsts.sort_by(|a, b| a.id.cmp(&b.id));
 
         let mut tx = self.begin_write().await?;
+        // Due from now by the clock leases are compared with (the database's on PostgreSQL).
+        let due_now = to_us(self.lease_now(&mut tx).await?);
         let mut inserted: HashSet<String> = HashSet::new();
         for chunk in firsts.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Db>::new(
@@ -132,7 +151,7 @@ impl Backend {
                     .push("'pending'")
                     .push("'pending'")
                     .push("0")
-                    .push_bind(now)
+                    .push_bind(due_now)
                     .push_bind(now);
             });
             qb.build().execute(&mut *tx).await?;
@@ -166,9 +185,9 @@ impl Backend {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let now = self.now();
-        let expires = now + lease_for;
         let mut tx = self.begin_write().await?;
+        let now = self.lease_now(&mut tx).await?;
+        let expires = now + lease_for;
         let rows = sqlx::query(LEASE_SQL)
             .bind(to_us(now))
             .bind(destination)
@@ -181,6 +200,7 @@ impl Backend {
         for row in &rows {
             leased.push(LeasedDelivery {
                 id: DeliveryId(row.try_get("id")?),
+                token: LeaseToken(row.try_get("lease_token")?),
                 evaluation_id: row.try_get("evaluation_id")?,
                 destination: row.try_get("destination")?,
                 attempts: to_u32(row.try_get("attempts")?),
@@ -219,10 +239,10 @@ impl Backend {
         if results.is_empty() {
             return Ok(Vec::new());
         }
-        let now = self.now();
         let mut tx = self.begin_write().await?;
+        let now = self.lease_now(&mut tx).await?;
 
-        // The current leases of the named deliveries, locked in id order (PostgreSQL: no
+        // The named deliveries with their current leases, locked in id order (PostgreSQL: no
         // deadlock between concurrent completions; SQLite: the write lock is already held).
         let mut ids: Vec<i64> = results.iter().map(|r| r.id.0).collect();
         ids.sort_unstable();
@@ -230,17 +250,20 @@ impl Backend {
         let mut held: HashMap<i64, Held> = HashMap::new();
         for chunk in ids.chunks(IN_CHUNK) {
             let mut qb = QueryBuilder::<Db>::new(
-                "SELECT id, attempts, lease_owner, evaluation_id, destination FROM deliveries \
-                 WHERE state = 'leased' AND id IN ",
+                "SELECT id, state, attempts, lease_owner, lease_token, evaluation_id, \
+                 destination FROM deliveries WHERE id IN ",
             );
             push_in_list(&mut qb, chunk.iter().copied());
             qb.push(" ORDER BY id ").push(FOR_UPDATE);
             for row in qb.build().fetch_all(&mut *tx).await? {
+                let leased = row.try_get::<String, _>("state")? == DeliveryState::Leased.as_str();
+                let owner: Option<String> = row.try_get("lease_owner")?;
+                let token = LeaseToken(row.try_get("lease_token")?);
                 held.insert(
                     row.try_get("id")?,
                     Held {
                         attempts: to_u32(row.try_get("attempts")?),
-                        owner: row.try_get("lease_owner")?,
+                        lease: owner.filter(|_| leased).map(|o| (o, token)),
                         evaluation_id: row.try_get("evaluation_id")?,
                         destination: row.try_get("destination")?,
                     },
@@ -248,25 +271,40 @@ impl Backend {
             }
         }
 
-        let mut statuses = vec![CompleteStatus::NotOwner; results.len()];
+        let mut statuses = vec![CompleteStatus::Stale; results.len()];
         let mut steps = Vec::new();
+        let mut stale_writes = Vec::new();
         // One jitter for the whole batch: records that failed together (a row lock) are
         // retried together, in one lease, rather than one by one in tiny batches.
         let jitter = domain::backoff::jitter();
         for (i, r) in results.iter().enumerate() {
-            // Removing the lease as it is used makes a repeated id in one call NotOwner.
-            let owned = held
-                .get(&r.id.0)
-                .is_some_and(|h| h.owner.as_deref() == Some(r.worker.as_str()));
-            let Some(h) = owned.then(|| held.remove(&r.id.0)).flatten() else {
-                continue;
+            let Some(h) = held.get_mut(&r.id.0) else {
+                continue; // no such delivery
             };
+            let current = h
+                .lease
+                .as_ref()
+                .is_some_and(|(owner, token)| *owner == r.worker && *token == r.token);
+            if !current {
+                if r.wrote {
+                    stale_writes.push(StaleWrite {
+                        result: r,
+                        attempt: h.attempts.saturating_add(1),
+                        evaluation_id: h.evaluation_id.clone(),
+                        destination: h.destination.clone(),
+                    });
+                }
+                continue;
+            }
+            // The lease is used up: a repeated id in one call is stale.
+            h.lease = None;
             let attempt = h.attempts.saturating_add(1);
             let (state, outcome, next) = next_step(r.disposition, attempt, policy, now, jitter);
             statuses[i] = CompleteStatus::Applied(state);
             steps.push(Step {
                 result: r,
-                held: h,
+                evaluation_id: h.evaluation_id.clone(),
+                destination: h.destination.clone(),
                 attempt,
                 state,
                 outcome,
@@ -303,13 +341,35 @@ impl Backend {
             );
             qb.push_values(chunk, |mut b, s| {
                 b.push_bind(s.result.id.0)
-                    .push_bind(s.held.evaluation_id.as_str())
-                    .push_bind(s.held.destination.as_str())
+                    .push_bind(s.evaluation_id.as_str())
+                    .push_bind(s.destination.as_str())
                     .push_bind(i64::from(s.attempt))
                     .push_bind(s.outcome.as_str())
                     .push_bind(s.result.worker.as_str())
                     .push_bind(s.result.report.to_string())
                     .push_bind(now_us);
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        for chunk in stale_writes.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO sync_log (delivery_id, evaluation_id, destination, attempt, \
+                 outcome, worker, report, at_us, stale) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                let outcome = match s.result.disposition {
+                    Disposition::Final(o) => DeliveryOutcome::Final(o),
+                    Disposition::Transient => DeliveryOutcome::Retrying,
+                };
+                b.push_bind(s.result.id.0)
+                    .push_bind(s.evaluation_id.as_str())
+                    .push_bind(s.destination.as_str())
+                    .push_bind(i64::from(s.attempt))
+                    .push_bind(outcome.as_str())
+                    .push_bind(s.result.worker.as_str())
+                    .push_bind(s.result.report.to_string())
+                    .push_bind(now_us)
+                    .push_bind(true);
             });
             qb.build().execute(&mut *tx).await?;
         }
@@ -339,14 +399,18 @@ impl Backend {
         worker: &str,
         lease_for: Duration,
     ) -> Result<u64> {
-        let expires = to_us(self.now() + lease_for);
         let mut n = 0;
         let mut tx = self.begin_write().await?;
+        let now = self.lease_now(&mut tx).await?;
+        let expires = to_us(now + lease_for);
         for chunk in ids.chunks(IN_CHUNK) {
+            // A lease that ran out is not revived: another worker may be about to take it.
             let mut qb = QueryBuilder::<Db>::new("UPDATE deliveries SET lease_expires_at_us = ");
             qb.push_bind(expires)
                 .push(" WHERE state = 'leased' AND lease_owner = ")
                 .push_bind(worker)
+                .push(" AND lease_expires_at_us > ")
+                .push_bind(to_us(now))
                 .push(" AND id IN ");
             push_in_list(&mut qb, chunk.iter().map(|i| i.0));
             n += qb.build().execute(&mut *tx).await?.rows_affected();

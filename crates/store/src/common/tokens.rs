@@ -66,16 +66,27 @@ impl Backend {
             .last_used_at
             .is_none_or(|t| now - t >= TOKEN_TOUCH_INTERVAL);
         if stale {
-            let mut tx = self.begin_write().await?;
-            sqlx::query("UPDATE api_tokens SET last_used_at_us = $1 WHERE id = $2")
-                .bind(to_us(now))
-                .bind(token.id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            token.last_used_at = Some(from_us(to_us(now))?);
+            // Best effort: a database that cannot write (a full disk) still authenticates.
+            let touched = self
+                .health
+                .track(self.touch_token(&token.id, to_us(now)).await);
+            match touched {
+                Ok(()) => token.last_used_at = Some(from_us(to_us(now))?),
+                Err(e) => tracing::warn!(error = %e, "cannot note a token's use"),
+            }
         }
         Ok(Some(token))
+    }
+
+    async fn touch_token(&self, id: &str, now_us: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE api_tokens SET last_used_at_us = $1 WHERE id = $2")
+            .bind(now_us)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn revoke_token(&self, id: &str) -> Result<bool> {

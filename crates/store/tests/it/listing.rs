@@ -73,8 +73,10 @@ async fn filters_narrow_the_listing(h: Harness) {
     let done = DeliveryResult {
         id: leased[0].id,
         worker: "w".into(),
+        token: leased[0].token,
         disposition: Disposition::Final(Outcome::Updated),
         report: json!({}),
+        wrote: true,
     };
     h.store
         .complete(vec![done], &RetryPolicy::default())

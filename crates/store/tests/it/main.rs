@@ -4,8 +4,10 @@
 mod support;
 
 mod admin;
+mod disk;
 mod ingest;
 mod lease;
 mod listing;
+mod retention;
 mod retry;
 mod tokens;

@@ -12,12 +12,14 @@ use store::{
 use crate::lease::delivery;
 use crate::support::{Harness, LEASE, T0, both_backends, eval, eval_at, seed};
 
-fn result(id: store::DeliveryId, disposition: Disposition) -> DeliveryResult {
+fn result(l: &store::LeasedDelivery, disposition: Disposition) -> DeliveryResult {
     DeliveryResult {
-        id,
+        id: l.id,
         worker: "w".into(),
+        token: l.token,
         disposition,
         report: json!({"n": 1}),
+        wrote: true,
     }
 }
 
@@ -43,7 +45,7 @@ async fn transient_failures_back_off_then_fail_after_max_attempts(h: Harness) {
         assert_eq!(leased[0].attempts, attempt - 1);
         let st = h
             .store
-            .complete(vec![result(leased[0].id, Disposition::Transient)], &policy)
+            .complete(vec![result(&leased[0], Disposition::Transient)], &policy)
             .await
             .unwrap();
         let d = delivery(h.store.as_ref(), "ev-0").await;
@@ -84,7 +86,7 @@ async fn retry_requeues_one_finished_delivery(h: Harness) {
     let policy = RetryPolicy::default();
     h.store
         .complete(
-            vec![result(id, Disposition::Final(Outcome::Failed))],
+            vec![result(&leased[0], Disposition::Final(Outcome::Failed))],
             &policy,
         )
         .await
@@ -122,9 +124,9 @@ async fn retry_failed_requeues_every_failed_delivery(h: Harness) {
     h.store
         .complete(
             vec![
-                result(leased[0].id, Disposition::Final(Outcome::Failed)),
-                result(leased[1].id, Disposition::Final(Outcome::Failed)),
-                result(leased[2].id, Disposition::Final(Outcome::Updated)),
+                result(&leased[0], Disposition::Final(Outcome::Failed)),
+                result(&leased[1], Disposition::Final(Outcome::Failed)),
+                result(&leased[2], Disposition::Final(Outcome::Updated)),
             ],
             &policy,
         )
@@ -149,7 +151,7 @@ async fn replay_requeues_a_window_and_creates_missing_deliveries(h: Harness) {
     let leased = h.lease(10, "w").await;
     let results = leased
         .iter()
-        .map(|l| result(l.id, Disposition::Final(Outcome::Skipped)))
+        .map(|l| result(l, Disposition::Final(Outcome::Skipped)))
         .collect();
     h.store
         .complete(results, &RetryPolicy::default())
@@ -214,7 +216,7 @@ async fn stats_count_states_outcomes_and_due_age(h: Harness) {
     let leased = h.lease(2, "w").await;
     h.store
         .complete(
-            vec![result(leased[0].id, Disposition::Final(Outcome::Created))],
+            vec![result(&leased[0], Disposition::Final(Outcome::Created))],
             &RetryPolicy::default(),
         )
         .await
@@ -243,7 +245,7 @@ async fn purge_removes_old_log_entries_only(h: Harness) {
     let leased = h.lease(2, "w").await;
     let results = leased
         .iter()
-        .map(|l| result(l.id, Disposition::Final(Outcome::Updated)))
+        .map(|l| result(l, Disposition::Final(Outcome::Updated)))
         .collect();
     h.store.complete(results, &policy).await.unwrap();
     h.advance(Duration::from_secs(86_400));
@@ -251,12 +253,14 @@ async fn purge_removes_old_log_entries_only(h: Harness) {
     let leased = h.lease(2, "w").await;
     let results = leased
         .iter()
-        .map(|l| result(l.id, Disposition::Final(Outcome::Updated)))
+        .map(|l| result(l, Disposition::Final(Outcome::Updated)))
         .collect();
     h.store.complete(results, &policy).await.unwrap();
 
-    assert_eq!(h.store.purge_log_older_than(cutoff).await.unwrap(), 2);
-    assert_eq!(h.store.purge_log_older_than(cutoff).await.unwrap(), 0);
+    // In batches: at most `limit` entries per call.
+    assert_eq!(h.store.purge_log_older_than(cutoff, 1).await.unwrap(), 1);
+    assert_eq!(h.store.purge_log_older_than(cutoff, 10).await.unwrap(), 1);
+    assert_eq!(h.store.purge_log_older_than(cutoff, 10).await.unwrap(), 0);
     assert!(h.store.evaluation_log("ev-0").await.unwrap().is_empty());
     assert_eq!(h.store.evaluation_log("ev-2").await.unwrap().len(), 1);
     // The deliveries themselves stay.

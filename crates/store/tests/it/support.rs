@@ -39,23 +39,7 @@ impl Harness {
     /// A fresh schema on the test PostgreSQL server; panics when none is configured, so a
     /// PostgreSQL test can never pass without having run.
     pub async fn postgres() -> Harness {
-        let base = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
-            panic!(
-                "{POSTGRES_URL_VAR} is not set: this test needs PostgreSQL \
-                 (eval \"$(scripts/start-postgres.sh)\" starts one and sets it)"
-            )
-        });
-        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&base)
-            .await
-            .expect("connect to the test PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut conn)
-            .await
-            .expect("create schema");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options[search_path]={schema}");
-        Harness::open(url, None).await
+        Harness::open(postgres_schema_url().await, None).await
     }
 
     async fn open(url: String, dir: Option<TempDir>) -> Harness {
@@ -87,6 +71,14 @@ impl Harness {
         *now += d;
     }
 
+    /// Whether leasing fails.
+    pub async fn lease_err(&self) -> bool {
+        self.store
+            .lease_batch("salesforce", 10, LEASE, "w")
+            .await
+            .is_err()
+    }
+
     /// Leases up to `max` due `salesforce` deliveries for `worker`, for [`LEASE`].
     pub async fn lease(&self, max: usize, worker: &str) -> Vec<LeasedDelivery> {
         self.store
@@ -94,6 +86,27 @@ impl Harness {
             .await
             .expect("lease_batch")
     }
+}
+
+/// A fresh schema on the test PostgreSQL server, as a database URL; panics when no server
+/// is configured.
+pub async fn postgres_schema_url() -> String {
+    let base = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{POSTGRES_URL_VAR} is not set: this test needs PostgreSQL \
+                 (eval \"$(scripts/start-postgres.sh)\" starts one and sets it)"
+        )
+    });
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options[search_path]={schema}")
 }
 
 fn clock(now: &Arc<Mutex<OffsetDateTime>>) -> Clock {

@@ -323,6 +323,7 @@ async fn sync(args: Args) -> Result<ExitCode> {
     let opts = DeliverOptions {
         dry_run: args.dry_run,
         concurrency: args.concurrency,
+        lease: None,
     };
 
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -386,8 +387,8 @@ async fn sync(args: Args) -> Result<ExitCode> {
                     .collect()
             }
             Sink::Live(d) => {
-                let mut reports = d.deliver(&evaluations, opts).await;
-                retry_transient(d, &evaluations, &mut reports, opts, &args, integ).await;
+                let mut reports = d.deliver(&evaluations, opts.clone()).await;
+                retry_transient(d, &evaluations, &mut reports, opts.clone(), &args, integ).await;
                 reports
             }
             Sink::Disabled(s) => {
@@ -470,7 +471,7 @@ async fn retry_transient(
             .unwrap_or_default();
         tokio::time::sleep(RETRY_BACKOFF.jittered(round + 1).max(asked)).await;
         let subset: Vec<Evaluation> = again.iter().map(|&i| evaluations[i].clone()).collect();
-        let fresh = d.deliver(&subset, opts).await;
+        let fresh = d.deliver(&subset, opts.clone()).await;
         for (i, r) in again.into_iter().zip(fresh) {
             // What the evaluation did over both attempts: a create whose answer was lost
             // and that the new attempt finds in place was created by it.
