@@ -7,6 +7,7 @@ pub mod email;
 pub mod evaluation;
 pub mod failure;
 pub mod hints;
+pub mod quote;
 pub mod report;
 
 pub use config::{
@@ -21,4 +22,5 @@ pub use evaluation::{
     json_kind, parse_salesforce_datetime, report_id,
 };
 pub use failure::FailureKind;
+pub use quote::quoted;
 pub use report::{Outcome, Reason, Report, ReportError, Warning, WriteAction, WriteReport};
