@@ -7,7 +7,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::{Evaluation, FieldError, json_kind};
+use domain::{Evaluation, FieldError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{
@@ -45,43 +45,13 @@ pub async fn post_evaluations(
             ApiError::bad_request("unreadable_body", e.body_text())
         }
     })?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-        code: "malformed_json",
-        message: format!("the body is not valid JSON: {e}"),
-        details: vec![json!({"line": e.line(), "column": e.column()})],
-    })?;
-    let items = match value {
-        Value::Array(items) => {
-            if items.len() > MAX_BATCH {
-                return Err(ApiError::BadRequest {
-                    code: "batch_too_large",
-                    message: format!(
-                        "a batch holds at most {MAX_BATCH} evaluations; this one has {}: split it",
-                        items.len()
-                    ),
-                    details: vec![json!({"max": MAX_BATCH, "got": items.len()})],
-                });
-            }
-            if items.is_empty() {
-                return Err(ApiError::bad_request(
-                    "empty_batch",
-                    "the array holds no evaluation",
-                ));
-            }
-            items
-        }
-        obj @ Value::Object(_) => vec![obj],
-        other => {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                format!(
-                    "expected an evaluation object or an array of them, got {}",
-                    json_kind(&other)
-                ),
-            ));
-        }
-    };
-    let answer = ingest(&state, &items).await?;
+    // Split without building the body's tree, then parse one bounded item at a time.
+    let items = crate::batch::split(&body)?;
+    let answer = ingest_parsed(
+        &state,
+        items.iter().map(|raw| crate::batch::parse_item(raw)),
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
@@ -89,12 +59,21 @@ pub async fn post_evaluations(
 /// `{"accepted":[{"index","id"}],"rejected":[{"index","errors":[...]}]}`, or an error
 /// when none was accepted (400, or 409 when every refusal is an id conflict).
 pub async fn ingest(state: &AppState, items: &[Value]) -> Result<Value, ApiError> {
+    ingest_parsed(state, items.iter().map(Evaluation::parse_json)).await
+}
+
+/// [`ingest`] of items parsed one at a time by the iterator: each is turned into its row
+/// before the next is parsed, so only one item's JSON tree exists at once.
+pub async fn ingest_parsed(
+    state: &AppState,
+    items: impl Iterator<Item = Result<Evaluation, Vec<FieldError>>>,
+) -> Result<Value, ApiError> {
     let destinations: Vec<&str> = state.destinations.iter().map(String::as_str).collect();
     let mut rejected: Vec<(usize, Vec<FieldError>)> = Vec::new();
     let mut rows = Vec::new();
     let mut positions = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        match Evaluation::parse_json(item) {
+    for (index, item) in items.enumerate() {
+        match item {
             Ok(e) => {
                 rows.push(NewEvaluation::from_evaluation(&e, &destinations));
                 positions.push(index);

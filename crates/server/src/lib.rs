@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod batch;
 pub mod current;
 pub mod error;
 pub mod handlers;
