@@ -12,8 +12,8 @@ pub mod report;
 
 pub use config::{
     AuthSettings, Config, ConfigError, ConfigProblem, CreateAs, CreateRecords, DestinationSettings,
-    DuplicatePolicy, IntegrationSettings, ObjectMapping, PersonMatch, PropensityMapping,
-    ServerSettings, Slot, WorkerSettings,
+    DuplicatePolicy, HttpSettings, IntegrationSettings, ObjectMapping, PersonMatch,
+    PropensityMapping, ServerSettings, Slot, WorkerSettings,
 };
 pub use email::{Email, EmailError};
 pub use evaluation::{
