@@ -6,8 +6,10 @@
 
 use std::fmt;
 
+use axum::body::Body;
 use domain::evaluation::{EVALUATION_MAX_BYTES, too_large};
 use domain::{Evaluation, FieldError};
+use futures::StreamExt as _;
 use serde::Deserializer as _;
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -15,6 +17,30 @@ use serde_json::{Value, json};
 
 use crate::api::MAX_BATCH;
 use crate::error::ApiError;
+
+/// Reads a body of at most `limit` bytes into one buffer sized from its announced length:
+/// held once (collecting its chunks and joining them would hold it twice).
+pub async fn read_body(
+    body: Body,
+    announced: Option<usize>,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let mut buf = Vec::with_capacity(announced.unwrap_or(0).min(limit));
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "unreadable_body",
+                format!("the body could not be read: {e}"),
+            )
+        })?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
 
 /// The items of an ingest body: one object, or the elements of an array, as sent.
 pub fn split(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
