@@ -20,6 +20,7 @@ pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod passwords;
+pub mod rotation;
 pub mod secrets;
 pub mod session;
 pub mod web;

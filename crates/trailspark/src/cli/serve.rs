@@ -62,10 +62,14 @@ pub fn settings_from(config: &domain::Config) -> Settings {
 pub fn config_connector() -> Connector {
     // The workers schedule org-wide trouble themselves (the destination's pause), so the
     // client reports it instead of retrying.
-    Arc::new(|i| {
+    Arc::new(|i, kept| {
         Box::pin(async move {
-            super::common::connect_with(&i, |c| c.retry = salesforce::RetryPolicy::record_only())
-                .await
+            super::common::connect_with(&i, |c| {
+                c.retry = salesforce::RetryPolicy::record_only();
+                // A refresh token the org rotates is kept in the database, sealed.
+                c.refresh_tokens = kept;
+            })
+            .await
         })
     })
 }
