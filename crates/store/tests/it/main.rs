@@ -8,4 +8,5 @@ mod ingest;
 mod lease;
 mod listing;
 mod retry;
+mod tls;
 mod tokens;
