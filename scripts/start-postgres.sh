@@ -7,11 +7,22 @@
 # Installs PostgreSQL with apt-get when no server binaries are found.
 # Settings (environment): TRAILSPARK_PG_DIR (data dir, default $TMPDIR/trailspark-pg),
 # TRAILSPARK_PG_PORT (first port tried, default 54329), TRAILSPARK_PG_DB (default trailspark).
+# With TRAILSPARK_PG_TLS=1 it starts a second cluster that speaks TLS (data dir
+# $TMPDIR/trailspark-pg-tls, first port 54429) with a certificate for localhost and
+# 127.0.0.1 signed by a CA made for it, and prints instead
+#   export TRAILSPARK_TEST_POSTGRES_TLS_URL=postgres://postgres@localhost:PORT/trailspark
+#   export TRAILSPARK_TEST_POSTGRES_TLS_CA=<data dir>/ca.crt
 # The cluster trusts local connections without a password: it is for tests only.
 set -euo pipefail
 
-DATA_DIR="${TRAILSPARK_PG_DIR:-${TMPDIR:-/tmp}/trailspark-pg}"
-FIRST_PORT="${TRAILSPARK_PG_PORT:-54329}"
+TLS="${TRAILSPARK_PG_TLS:-}"
+if [ -n "$TLS" ]; then
+    DATA_DIR="${TRAILSPARK_PG_DIR:-${TMPDIR:-/tmp}/trailspark-pg-tls}"
+    FIRST_PORT="${TRAILSPARK_PG_PORT:-54429}"
+else
+    DATA_DIR="${TRAILSPARK_PG_DIR:-${TMPDIR:-/tmp}/trailspark-pg}"
+    FIRST_PORT="${TRAILSPARK_PG_PORT:-54329}"
+fi
 DB_NAME="${TRAILSPARK_PG_DB:-trailspark}"
 
 log() { echo "start-postgres: $*" >&2; }
@@ -74,6 +85,24 @@ else
         chmod 700 "$DATA_DIR"
         log "initdb $DATA_DIR with $BIN"
         as_owner "$BIN/initdb" -D "$DATA_DIR" -U postgres --auth=trust -E UTF8 --no-sync >/dev/null
+        if [ -n "$TLS" ]; then
+            log "making a CA and a server certificate for localhost in $DATA_DIR"
+            (
+                cd "$DATA_DIR"
+                openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=trailspark test CA" \
+                    -keyout ca.key -out ca.crt 2>/dev/null
+                openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+                    -keyout server.key -out server.csr 2>/dev/null
+                printf "subjectAltName=DNS:localhost,IP:127.0.0.1\n" > server.ext
+                openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+                    -days 3650 -extfile server.ext -out server.crt 2>/dev/null
+                chown "$RUN_USER" server.key server.crt
+                chmod 600 server.key
+                chmod 644 ca.crt
+                printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" \
+                    >> postgresql.conf
+            )
+        fi
     fi
     PORT="$FIRST_PORT"
     while port_in_use "$PORT"; do
@@ -92,4 +121,9 @@ if [ "$(psql_q "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" != "1" ]
     psql_q "CREATE DATABASE \"$DB_NAME\"" >/dev/null
 fi
 
-echo "export TRAILSPARK_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$PORT/$DB_NAME"
+if [ -n "$TLS" ]; then
+    echo "export TRAILSPARK_TEST_POSTGRES_TLS_URL=postgres://postgres@localhost:$PORT/$DB_NAME"
+    echo "export TRAILSPARK_TEST_POSTGRES_TLS_CA=$DATA_DIR/ca.crt"
+else
+    echo "export TRAILSPARK_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$PORT/$DB_NAME"
+fi

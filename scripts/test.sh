@@ -16,6 +16,11 @@ pg_env="$(scripts/start-postgres.sh)"
 eval "$pg_env"
 : "${TRAILSPARK_TEST_POSTGRES_URL:?start-postgres.sh did not set it}"
 export TRAILSPARK_TEST_POSTGRES_URL
+# A second cluster speaking TLS, for the store's sslmode tests.
+pg_tls_env="$(TRAILSPARK_PG_TLS=1 scripts/start-postgres.sh)"
+eval "$pg_tls_env"
+: "${TRAILSPARK_TEST_POSTGRES_TLS_URL:?start-postgres.sh did not set it}"
+export TRAILSPARK_TEST_POSTGRES_TLS_URL TRAILSPARK_TEST_POSTGRES_TLS_CA
 
 # The browser tests: Chromium, chromedriver and axe-core, installed when missing (apt-get
 # update only then). Under CI a missing tool fails the run instead of skipping the tests.

@@ -9,8 +9,11 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// RFC 5321 caps a forward path at 254 characters.
-pub const EMAIL_MAX_CHARS: usize = 254;
+/// Salesforce's `Email` fields (Lead, Contact, User) hold at most 80 characters and refuse a
+/// longer address (`STRING_TOO_LONG`), though RFC 5321 allows 254: an address Salesforce
+/// cannot store is refused at ingest rather than failing at delivery
+/// (docs/product.md#email-addresses).
+pub const EMAIL_MAX_CHARS: usize = 80;
 /// RFC 5321 caps the local part at 64 octets.
 const LOCAL_MAX_CHARS: usize = 64;
 
@@ -208,5 +211,12 @@ mod tests {
     fn rejects_too_long() {
         let long = format!("{}@example.com", "a".repeat(65));
         assert!(Email::parse(&long).is_err());
+        // Salesforce's Email fields hold 80 characters: 80 passes, 81 does not.
+        let domain = format!("{}.example.com", "d".repeat(50));
+        let at_80 = format!("{}@{domain}", "a".repeat(80 - 1 - domain.len()));
+        assert_eq!(at_80.chars().count(), 80);
+        assert!(Email::parse(&at_80).is_ok());
+        let e = Email::parse(&format!("a{at_80}")).unwrap_err();
+        assert!(e.0.contains("80 characters"), "{e}");
     }
 }

@@ -8,13 +8,14 @@ pub mod email;
 pub mod evaluation;
 pub mod failure;
 pub mod hints;
+pub mod quote;
 pub mod report;
 
 pub use backoff::Backoff;
 pub use config::{
     AuthSettings, Config, ConfigError, ConfigProblem, CreateAs, CreateRecords, DestinationSettings,
-    DuplicatePolicy, IntegrationSettings, ObjectMapping, PersonMatch, PropensityMapping,
-    ServerSettings, Slot, WorkerSettings,
+    DuplicatePolicy, HttpSettings, IntegrationSettings, ObjectMapping, PersonMatch,
+    PropensityMapping, ServerSettings, Slot, WorkerSettings,
 };
 pub use email::{Email, EmailError};
 pub use evaluation::{
@@ -23,4 +24,5 @@ pub use evaluation::{
     json_kind, parse_salesforce_datetime, report_id,
 };
 pub use failure::FailureKind;
+pub use quote::quoted;
 pub use report::{Outcome, Reason, Report, ReportError, Warning, WriteAction, WriteReport};

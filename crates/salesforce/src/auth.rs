@@ -5,7 +5,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::config::TokenSource;
+use crate::config::{TokenSource, require_secure_transport};
 use crate::error::Error;
 
 /// The JWT bearer grant type (RFC 7523), as Salesforce expects it.
@@ -130,6 +130,7 @@ pub(crate) async fn request_token(
             if !initial {
                 return Err(Error::CannotRefresh);
             }
+            require_secure_transport("instance URL", instance_url)?;
             return Ok(Token {
                 access_token: access_token.clone(),
                 instance_url: instance_url.trim_end_matches('/').to_owned(),
@@ -144,6 +145,7 @@ pub(crate) async fn request_token(
             client_secret,
             refresh_token,
         } => {
+            require_secure_transport("login URL", login_url.as_str())?;
             let rt = refresh_override.unwrap_or(refresh_token);
             let mut form = vec![
                 ("grant_type", "refresh_token"),
@@ -162,6 +164,7 @@ pub(crate) async fn request_token(
             private_key_pem,
             audience,
         } => {
+            require_secure_transport("login URL", login_url.as_str())?;
             let aud = audience
                 .clone()
                 .unwrap_or_else(|| login_url.default_jwt_audience());
@@ -176,13 +179,18 @@ pub(crate) async fn request_token(
             login_url,
             client_id,
             client_secret,
-        } => http
-            .post(login_url.token_url())
-            .basic_auth(client_id, Some(client_secret.expose_secret()))
-            .form(&[("grant_type", "client_credentials")]),
+        } => {
+            require_secure_transport("login URL", login_url.as_str())?;
+            http.post(login_url.token_url())
+                .basic_auth(client_id, Some(client_secret.expose_secret()))
+                .form(&[("grant_type", "client_credentials")])
+        }
     };
     let (status, content_type, body) = send_form(request).await?;
-    parse_token_response(status, &content_type, &body)
+    let token = parse_token_response(status, &content_type, &body)?;
+    // Every later request carries the access token to the instance the answer names.
+    require_secure_transport("instance URL", &token.instance_url)?;
+    Ok(token)
 }
 
 /// Sends an OAuth form request (asking for JSON) and reads the answer whole: its status,

@@ -71,6 +71,28 @@ impl fmt::Display for ApiVersion {
     }
 }
 
+/// Refuses a URL secrets would travel to in clear text: `https://` only, except `http://` on
+/// a loopback host (127.0.0.0/8, `::1`, `localhost`), where the emulated org runs. Tokens,
+/// codes and records must never cross a network unencrypted. `what` names the URL in the
+/// error ("login URL", "instance URL").
+pub fn require_secure_transport(what: &str, s: &str) -> Result<(), Error> {
+    let u = url::Url::parse(s.trim()).map_err(|e| Error::Config(format!("{what} `{s}`: {e}")))?;
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(Error::Config(format!(
+            "{what} `{s}` must use https:// (http:// is accepted only on this machine: localhost, 127.0.0.1, ::1)"
+        ))),
+        _ => Err(Error::Config(format!("{what} `{s}` must be https://host"))),
+    }
+}
+
 /// The host OAuth token requests go to: production, sandbox, a My Domain, or any base URL
 /// (the emulated org). Stored without a trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,6 +307,39 @@ pub struct ClientConfig {
     pub user_agent: String,
     /// Extra trusted CA certificates (PEM), e.g. the emulated org's generated CA.
     pub extra_root_certs_pem: Vec<Vec<u8>>,
+    /// Where a refresh token the org rotated is kept beyond this client (refresh-token
+    /// flow only): read before every token request, written after every rotation.
+    pub refresh_tokens: Option<RefreshTokens>,
+}
+
+/// Keeps the refresh token an org rotated (Salesforce's "Refresh Token Rotation": every
+/// refresh answers with a new refresh token and invalidates the one used), so a restart or
+/// another process signs in with the current one instead of the one configured, which no
+/// longer works. `configured` is the token the client was configured with: a store keeps
+/// a rotated token per configured one, so configuring a new token is not overridden by one
+/// rotated from an older token.
+pub trait RefreshTokenStore: Send + Sync {
+    /// The current token descended from `configured`, if one was kept.
+    fn load<'a>(
+        &'a self,
+        configured: &'a SecretString,
+    ) -> futures::future::BoxFuture<'a, Option<SecretString>>;
+    /// Keeps `rotated`, the org's new token descended from `configured`.
+    fn save<'a>(
+        &'a self,
+        configured: &'a SecretString,
+        rotated: &'a SecretString,
+    ) -> futures::future::BoxFuture<'a, ()>;
+}
+
+/// A shared [`RefreshTokenStore`].
+#[derive(Clone)]
+pub struct RefreshTokens(pub std::sync::Arc<dyn RefreshTokenStore>);
+
+impl fmt::Debug for RefreshTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshTokens")
+    }
 }
 
 impl ClientConfig {
@@ -301,6 +356,7 @@ impl ClientConfig {
             concurrency: 4,
             user_agent: http.user_agent,
             extra_root_certs_pem: http.extra_root_certs_pem,
+            refresh_tokens: None,
         }
     }
 

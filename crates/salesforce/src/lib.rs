@@ -44,7 +44,10 @@ mod tooling;
 mod types;
 
 pub use client::{CallCounts, Client, TRANSPORT_ERROR_STATUS};
-pub use config::{ApiVersion, ClientConfig, HttpOptions, LoginUrl, RetryPolicy, TokenSource};
+pub use config::{
+    ApiVersion, ClientConfig, HttpOptions, LoginUrl, RefreshTokenStore, RefreshTokens, RetryPolicy,
+    TokenSource, require_secure_transport,
+};
 pub use describe::{FieldDescribe, FieldType, SObjectDescribe};
 pub use error::{
     ApiError, Error, ErrorClass, FIELD_METADATA_ERROR_CODES, Failure, TransportKind, classify,

@@ -191,28 +191,7 @@ impl LoginUrl {
     /// loopback host (127.0.0.0/8, `::1`, `localhost`), where the emulated org runs. Tokens
     /// and codes must never cross a network in clear text.
     pub fn parse_for_connect(s: &str) -> Result<LoginUrl, Error> {
-        let u = url::Url::parse(s.trim())
-            .map_err(|e| Error::Config(format!("login URL `{s}`: {e}")))?;
-        let loopback = match u.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        match u.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            "http" => {
-                return Err(Error::Config(format!(
-                    "login URL `{s}` must use https:// (http:// is accepted only on this machine: localhost, 127.0.0.1, ::1)"
-                )));
-            }
-            _ => {
-                return Err(Error::Config(format!(
-                    "login URL `{s}` must be https://host"
-                )));
-            }
-        }
+        crate::config::require_secure_transport("login URL", s)?;
         LoginUrl::parse(s)
     }
 }

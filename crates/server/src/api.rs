@@ -7,7 +7,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use domain::{Evaluation, FieldError, json_kind};
+use domain::{Evaluation, FieldError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{
@@ -36,52 +36,25 @@ pub const MAX_PAGE: usize = 500;
     security(("bearer" = []), ("session" = [])))]
 pub async fn post_evaluations(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::bad_request("unreadable_body", e.body_text())
-        }
-    })?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-        code: "malformed_json",
-        message: format!("the body is not valid JSON: {e}"),
-        details: vec![json!({"line": e.line(), "column": e.column()})],
-    })?;
-    let items = match value {
-        Value::Array(items) => {
-            if items.len() > MAX_BATCH {
-                return Err(ApiError::BadRequest {
-                    code: "batch_too_large",
-                    message: format!(
-                        "a batch holds at most {MAX_BATCH} evaluations; this one has {}: split it",
-                        items.len()
-                    ),
-                    details: vec![json!({"max": MAX_BATCH, "got": items.len()})],
-                });
-            }
-            if items.is_empty() {
-                return Err(ApiError::bad_request(
-                    "empty_batch",
-                    "the array holds no evaluation",
-                ));
-            }
-            items
-        }
-        obj @ Value::Object(_) => vec![obj],
-        other => {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                format!(
-                    "expected an evaluation object or an array of them, got {}",
-                    json_kind(&other)
-                ),
-            ));
-        }
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let body = crate::batch::read_body(request.into_body(), announced, BODY_LIMIT).await?;
+    // Split without building the body's tree, then parse one bounded item at a time; the
+    // body is let go before the rows are stored.
+    let checked = {
+        let items = crate::batch::split(&body)?;
+        Checked::of(
+            &state,
+            items.iter().map(|raw| crate::batch::parse_item(raw)),
+        )
     };
-    let answer = ingest(&state, &items).await?;
+    drop(body);
+    let answer = store_checked(&state, checked).await?;
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
@@ -89,36 +62,73 @@ pub async fn post_evaluations(
 /// `{"accepted":[{"index","id"}],"rejected":[{"index","errors":[...]}]}`, or an error
 /// when none was accepted (400, or 409 when every refusal is an id conflict).
 pub async fn ingest(state: &AppState, items: &[Value]) -> Result<Value, ApiError> {
-    let destinations: Vec<&str> = state.destinations.iter().map(String::as_str).collect();
-    let mut rejected: Vec<(usize, Vec<FieldError>)> = Vec::new();
-    let mut rows = Vec::new();
-    let mut positions = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        match Evaluation::parse_json(item) {
-            Ok(e) => {
-                rows.push(NewEvaluation::from_evaluation(&e, &destinations));
-                positions.push(index);
+    let checked = Checked::of(state, items.iter().map(Evaluation::parse_json));
+    store_checked(state, checked).await
+}
+
+/// Items checked, before they are stored: the rows of the good ones and the errors of
+/// the others, by index.
+pub struct Checked {
+    rows: Vec<NewEvaluation>,
+    positions: Vec<usize>,
+    rejected: Vec<(usize, Vec<FieldError>)>,
+}
+
+impl Checked {
+    /// Items parsed one at a time by the iterator: each becomes its row before the next
+    /// is parsed, so only one item's JSON tree exists at once.
+    pub fn of(
+        state: &AppState,
+        items: impl Iterator<Item = Result<Evaluation, Vec<FieldError>>>,
+    ) -> Checked {
+        let destinations: Vec<&str> = state.destinations.iter().map(String::as_str).collect();
+        let mut checked = Checked {
+            rows: Vec::new(),
+            positions: Vec::new(),
+            rejected: Vec::new(),
+        };
+        for (index, item) in items.enumerate() {
+            match item {
+                Ok(e) => {
+                    checked
+                        .rows
+                        .push(NewEvaluation::from_evaluation(&e, &destinations));
+                    checked.positions.push(index);
+                }
+                Err(errors) => checked.rejected.push((index, errors)),
             }
-            Err(errors) => rejected.push((index, errors)),
         }
+        checked
     }
+}
+
+/// Stores the good items of [`Checked`] and builds [`ingest`]'s answer.
+pub async fn store_checked(state: &AppState, checked: Checked) -> Result<Value, ApiError> {
+    let Checked {
+        rows,
+        positions,
+        mut rejected,
+    } = checked;
+    // The rows go to the store as they are (no copy of their payloads); the answer needs
+    // only their ids.
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let results = if rows.is_empty() {
         Vec::new()
     } else {
-        state.store.ingest(rows.clone()).await?
+        state.store.ingest(rows).await?
     };
     let mut accepted = Vec::new();
     let mut conflicts = 0usize;
     let (mut stored, mut duplicates) = (0u64, 0u64);
-    for ((row, index), result) in rows.iter().zip(positions).zip(results) {
+    for ((id, index), result) in ids.iter().zip(positions).zip(results) {
         match result {
             IngestResult::Stored => {
                 stored += 1;
-                accepted.push(json!({"index": index, "id": row.id}));
+                accepted.push(json!({"index": index, "id": id}));
             }
             IngestResult::Duplicate => {
                 duplicates += 1;
-                accepted.push(json!({"index": index, "id": row.id}));
+                accepted.push(json!({"index": index, "id": id}));
             }
             IngestResult::Conflict => {
                 conflicts += 1;
@@ -127,8 +137,7 @@ pub async fn ingest(state: &AppState, items: &[Value]) -> Result<Value, ApiError
                     vec![FieldError::new(
                         "id",
                         format!(
-                            "an evaluation with id {:?} and different content was already accepted; use a new id for a new evaluation",
-                            row.id
+                            "an evaluation with id {id:?} and different content was already accepted; use a new id for a new evaluation"
                         ),
                     )],
                 ));

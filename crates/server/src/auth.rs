@@ -183,8 +183,15 @@ pub const ROUTES: &[(Method, &str, Access)] = &[
     (Method::GET, "/api/openapi.json", Access::Public),
 ];
 
-/// The access a matched route needs (`None`: not in the table, i.e. no such route).
+/// The access a matched route needs (`None`: not in the table, i.e. no such route). HEAD
+/// needs what GET needs: it is GET's answer without the body (the router answers HEAD on
+/// every GET route).
 pub fn access_for(method: &Method, path: &str) -> Option<Access> {
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     ROUTES
         .iter()
         .find(|(m, p, _)| m == method && *p == path)

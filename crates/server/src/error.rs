@@ -63,6 +63,9 @@ pub enum ApiError {
     },
     #[error("request body larger than {MAX_BODY_BYTES} bytes")]
     PayloadTooLarge,
+    /// The request body did not arrive within the body timeout (docs/configuration.md).
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("{0}")]
     Unavailable(String),
     /// Something failed on our side; the cause is logged, never shown.
@@ -113,6 +116,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -132,6 +136,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }

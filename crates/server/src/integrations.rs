@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context as _;
 use domain::IntegrationSettings;
 use futures::future::BoxFuture;
-use salesforce::{ApiVersion, Client, ClientConfig, LoginUrl, SecretString, TokenSource};
+use salesforce::{
+    ApiVersion, Client, ClientConfig, LoginUrl, RefreshTokens, SecretString, TokenSource,
+};
 use serde_json::{Value, json};
 use store::{Connection, Store};
 use time::OffsetDateTime;
@@ -25,9 +27,14 @@ use time::format_description::well_known::Rfc3339;
 use crate::secrets::SecretBox;
 
 /// Builds a signed-in client for a config-file integration. The binary supplies it (secrets
-/// come from environment variables it reads; tests hand in an emulated org's tokens).
-pub type Connector =
-    Arc<dyn Fn(IntegrationSettings) -> BoxFuture<'static, anyhow::Result<Client>> + Send + Sync>;
+/// come from environment variables it reads; tests hand in an emulated org's tokens); the
+/// service hands it where a rotated refresh token is kept ([`crate::rotation`]), for the
+/// client's configuration.
+pub type Connector = Arc<
+    dyn Fn(IntegrationSettings, Option<RefreshTokens>) -> BoxFuture<'static, anyhow::Result<Client>>
+        + Send
+        + Sync,
+>;
 
 /// Signs every integration in with one fixed refresh token, whatever its settings name: the
 /// benchmarks hand in an emulated org's own tokens this way.
@@ -36,7 +43,7 @@ pub fn refresh_token_connector(
     client_id: String,
     refresh_token: String,
 ) -> Connector {
-    Arc::new(move |_i| {
+    Arc::new(move |_i, kept| {
         let (login_url, client_id, refresh_token) =
             (login_url.clone(), client_id.clone(), refresh_token.clone());
         Box::pin(async move {
@@ -48,6 +55,7 @@ pub fn refresh_token_connector(
             });
             // The worker decides every retry (the destination's pause, the store's backoff).
             cfg.retry = salesforce::RetryPolicy::none();
+            cfg.refresh_tokens = kept;
             Ok(Client::connect(cfg).await?)
         })
     })
@@ -56,7 +64,7 @@ pub fn refresh_token_connector(
 /// For a service with no config-file integrations (the demo): every org is connected
 /// through the web app, so this is never asked to sign in.
 pub fn no_config_connector() -> Connector {
-    Arc::new(|i| {
+    Arc::new(|i, _| {
         Box::pin(async move {
             anyhow::bail!(
                 "the integration {} is not in the configuration file",
@@ -243,18 +251,27 @@ impl Integration {
         (u.max > 0).then(|| u.used as f64 / u.max as f64)
     }
 
-    /// The signed-in client, connecting on first use (and caching it).
+    /// The signed-in client, connecting on first use (and caching it). A refresh token the
+    /// org rotates is kept sealed in `store` ([`crate::rotation`]).
     pub async fn connect(
         &self,
         connector: &Connector,
-        secrets: &SecretBox,
+        secrets: &Arc<SecretBox>,
+        store: &Arc<dyn Store>,
     ) -> anyhow::Result<Client> {
         if let Some(c) = self.client() {
             return Ok(c);
         }
         let client = match &self.source {
-            Source::Config(settings) => connector(settings.clone()).await?,
-            Source::Stored(c) => connect_stored(c, secrets).await?,
+            Source::Config(settings) => {
+                let kept = crate::rotation::for_config(store.clone(), secrets.clone(), &self.name);
+                connector(settings.clone(), Some(kept)).await?
+            }
+            Source::Stored(c) => {
+                let kept =
+                    crate::rotation::for_connection(store.clone(), secrets.clone(), &self.name);
+                connect_stored(c, secrets, Some(kept)).await?
+            }
         };
         self.set_client(client.clone());
         Ok(client)
@@ -325,8 +342,12 @@ impl Integration {
     }
 }
 
-/// Signs in with a stored connection's refresh token.
-pub async fn connect_stored(c: &Connection, secrets: &SecretBox) -> anyhow::Result<Client> {
+/// Signs in with a stored connection's refresh token; `kept` is where a rotated one goes.
+pub async fn connect_stored(
+    c: &Connection,
+    secrets: &SecretBox,
+    kept: Option<RefreshTokens>,
+) -> anyhow::Result<Client> {
     let sealed = c
         .refresh_token_enc
         .as_deref()
@@ -345,11 +366,27 @@ pub async fn connect_stored(c: &Connection, secrets: &SecretBox) -> anyhow::Resu
     });
     // The worker decides every retry (the destination's pause, the store's backoff).
     cfg.retry = salesforce::RetryPolicy::none();
+    cfg.refresh_tokens = kept;
     cfg.api_version = ApiVersion::parse(domain::config::DEFAULT_API_VERSION)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Client::connect(cfg)
         .await
         .with_context(|| format!("cannot sign in to Salesforce as the integration {}", c.name))
+}
+
+/// The row changed only by a rotated refresh token: the client signed in keeps working (it
+/// reads the kept token before its next refresh), so it is not dropped.
+fn only_rotated(old: &Connection, new: &Connection) -> bool {
+    old.refresh_token_enc.is_some()
+        && new.refresh_token_enc.is_some()
+        && Connection {
+            refresh_token_enc: None,
+            updated_at: new.updated_at,
+            ..old.clone()
+        } == Connection {
+            refresh_token_enc: None,
+            ..new.clone()
+        }
 }
 
 /// Every integration, by name: the config file's (fixed) and the database's (re-read).
@@ -406,7 +443,7 @@ impl Integrations {
         let mut next = BTreeMap::new();
         for c in rows {
             let keep = map.get(&c.name).filter(|i| match &i.source {
-                Source::Stored(old) => old.updated_at == c.updated_at,
+                Source::Stored(old) => old.updated_at == c.updated_at || only_rotated(old, &c),
                 Source::Config(_) => false,
             });
             let entry = match keep {

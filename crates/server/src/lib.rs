@@ -11,13 +11,16 @@
 
 pub mod api;
 pub mod auth;
+pub mod batch;
 pub mod current;
 pub mod error;
 pub mod handlers;
 pub mod integrations;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod passwords;
+pub mod rotation;
 pub mod secrets;
 pub mod session;
 pub mod web;
@@ -72,6 +75,8 @@ pub struct Settings {
     pub log_retention: Duration,
     /// Finished evaluations older than this are purged with their deliveries (hourly).
     pub retention: Duration,
+    /// Connection timeouts and cap (`[server.http]`).
+    pub http: listener::Limits,
     /// The key that seals stored secrets; `None`: from the environment or the key file
     /// ([`SecretBox::load`]), beside the SQLite database by default.
     pub secrets: Option<Arc<SecretBox>>,
@@ -92,6 +97,7 @@ impl std::fmt::Debug for Settings {
             .field("destination", &self.destination)
             .field("log_retention", &self.log_retention)
             .field("retention", &self.retention)
+            .field("http", &self.http)
             .field("secrets", &self.secrets.as_ref().map(|_| "***"))
             .finish()
     }
@@ -123,6 +129,9 @@ impl Settings {
             destination: cfg.destination.clone(),
             log_retention: Duration::from_secs(u64::from(worker.log_retention_days) * 86_400),
             retention: Duration::from_secs(u64::from(worker.retention_days) * 86_400),
+            http: listener::Limits::from(
+                &server.as_ref().map(|s| s.http.clone()).unwrap_or_default(),
+            ),
             secrets: None,
         }
     }
@@ -362,20 +371,15 @@ impl Application {
                 stop_rx.clone(),
             )));
         }
-        let server = match self.listener {
-            Some(listener) => {
-                let app = router(self.state.clone());
-                let mut rx = stop_rx.clone();
-                Some(tokio::spawn(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = rx.wait_for(|s| *s).await;
-                        })
-                        .await
-                }))
-            }
-            None => None,
-        };
+        let server = self.listener.map(|listener| {
+            tokio::spawn(listener::serve(
+                listener,
+                router(self.state.clone()),
+                self.settings.http,
+                stop_rx.clone(),
+                self.settings.worker.shutdown_grace,
+            ))
+        });
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight work");
         let _ = stop_tx.send(true);
@@ -383,9 +387,7 @@ impl Application {
             let _ = t.await;
         }
         if let Some(s) = server {
-            s.await
-                .context("the HTTP server task failed")?
-                .context("the HTTP server failed")?;
+            s.await.context("the HTTP server task failed")?;
         }
         tracing::info!("stopped");
         Ok(())

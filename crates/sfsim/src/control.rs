@@ -14,6 +14,7 @@
 //! | `GET /__sfsim/faults`, `PUT /__sfsim/faults` | read / replace the [`Faults`] |
 //! | `DELETE /__sfsim/faults` | clear all faults |
 //! | `POST /__sfsim/expire-tokens` | every access token answers 401 from now on |
+//! | `PUT /__sfsim/refresh-token-rotation` | `{"enabled":bool}`: the connected app's Refresh Token Rotation |
 //! | `PUT /__sfsim/limits` | `{"daily_max":N, "used":N}` (both optional) |
 //! | `GET /__sfsim/calls`, `DELETE /__sfsim/calls` | the call log / clear it |
 //! | `GET /__sfsim/counters` | `{"by_kind":{..},"api_calls_counted":N,"daily_max":N}` |
@@ -438,6 +439,12 @@ impl Control {
         self.shared.auth.expire_access_tokens();
     }
 
+    /// The connected app's "Refresh Token Rotation": every refresh answers with a new
+    /// refresh token and the one used stops working.
+    pub fn set_refresh_token_rotation(&self, on: bool) {
+        self.shared.auth.set_refresh_token_rotation(on);
+    }
+
     // ---- limits
 
     pub fn set_daily_limit(&self, max: u64) {
@@ -575,6 +582,25 @@ async fn expire_tokens(State(c): State<Control>) -> Response {
 }
 
 #[derive(Deserialize)]
+struct RotationBody {
+    enabled: bool,
+}
+
+async fn put_rotation(State(c): State<Control>, body: Bytes) -> Response {
+    match serde_json::from_slice::<RotationBody>(&body) {
+        Ok(b) => {
+            c.set_refresh_token_rotation(b.enabled);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"enabled\": bool}}: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
 struct LimitsBody {
     daily_max: Option<u64>,
     used: Option<u64>,
@@ -630,6 +656,10 @@ pub fn router(control: Control) -> Router {
             get(get_faults).put(put_faults).delete(delete_faults),
         )
         .route("/__sfsim/expire-tokens", post(expire_tokens))
+        .route(
+            "/__sfsim/refresh-token-rotation",
+            axum::routing::put(put_rotation),
+        )
         .route("/__sfsim/limits", axum::routing::put(put_limits))
         .route("/__sfsim/calls", get(get_calls).delete(delete_calls))
         .route("/__sfsim/counters", get(get_counters))

@@ -3,9 +3,13 @@
 //! Leasing selects due deliveries `FOR UPDATE SKIP LOCKED`: concurrent workers each lock
 //! different rows instead of waiting on (or double-taking) the same ones. To isolate
 //! tenants or tests, name a schema in the URL: `?options[search_path]=my_schema`.
+//!
+//! TLS follows the URL's `sslmode` as libpq does (docs/configuration.md#postgresql-over-tls),
+//! through rustls: `require` and the `verify-*` modes fail rather than fall back to plain
+//! text, and the default (`prefer`) warns when it ended up unencrypted to another host.
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{SqlSafeStr, Transaction};
 
 use crate::Clock;
@@ -79,11 +83,28 @@ pub(crate) struct Backend {
 impl Backend {
     /// `clock`: `None` for the database's clock; a test's clock otherwise.
     pub(crate) async fn connect(url: &str, clock: Option<Clock>) -> crate::Result<Backend> {
+        let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options.clone())
             .await?;
+        if matches!(options.get_ssl_mode(), PgSslMode::Prefer | PgSslMode::Allow)
+            && !is_loopback(options.get_host())
+        {
+            let encrypted: Option<bool> =
+                sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap_or(None);
+            if encrypted == Some(false) {
+                tracing::warn!(
+                    host = options.get_host(),
+                    "the connection to PostgreSQL is not encrypted (the server offers no TLS): \
+                     add sslmode=require or verify-full to the database URL to refuse plain text"
+                );
+            }
+        }
         Ok(Backend {
             pool,
             db_clock: clock.is_none(),
@@ -113,6 +134,16 @@ impl Backend {
         let us: i64 = sqlx::query_scalar(DB_NOW_SQL).fetch_one(conn).await?;
         crate::util::from_us(us)
     }
+}
+
+/// A host on this machine, where plain text crosses no network.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.starts_with('/')
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 include!("common.rs");

@@ -14,8 +14,8 @@ mod walker;
 pub use error::{ConfigError, ConfigProblem};
 pub use settings::{
     AuthSettings, Config, CreateAs, CreateRecords, DestinationSettings, DuplicatePolicy,
-    IntegrationSettings, ObjectMapping, PersonMatch, PropensityMapping, ServerSettings, Slot,
-    WorkerSettings, redact_url_password,
+    HttpSettings, IntegrationSettings, ObjectMapping, PersonMatch, PropensityMapping,
+    ServerSettings, Slot, WorkerSettings, redact_url_password,
 };
 
 use walker::Walker;
@@ -103,6 +103,10 @@ public_url = "http://127.0.0.1:8080"
 [server.worker]
 batch_size = 500
 
+[server.http]
+header_timeout_ms = 5000
+max_connections = 200
+
 [integrations.production]
 login_url = "https://login.salesforce.com"
 client_id = "3MVG9..."
@@ -164,6 +168,9 @@ account_field = "TrailSpark_Propensity__c"
         let s = c.server.as_ref().unwrap();
         assert_eq!(s.worker.batch_size, 500);
         assert_eq!(s.worker.concurrency, 4);
+        assert_eq!(s.http.header_timeout_ms, 5_000);
+        assert_eq!(s.http.max_connections, 200);
+        assert_eq!(s.http.idle_timeout_ms, HttpSettings::default().idle_timeout_ms);
         let i = &c.integrations["production"];
         assert_eq!(
             i.auth,

@@ -29,6 +29,8 @@ pub struct ServerSettings {
     pub public_url: String,
     /// `[server.worker]`
     pub worker: WorkerSettings,
+    /// `[server.http]`
+    pub http: HttpSettings,
 }
 
 impl std::fmt::Debug for ServerSettings {
@@ -38,6 +40,7 @@ impl std::fmt::Debug for ServerSettings {
             .field("database_url", &redact_url_password(&self.database_url))
             .field("public_url", &self.public_url)
             .field("worker", &self.worker)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -91,6 +94,32 @@ impl Default for WorkerSettings {
             max_attempts: 10,
             log_retention_days: 30,
             retention_days: 90,
+        }
+    }
+}
+
+/// `[server.http]`: how long a client may take and how many connections it may hold, so
+/// slow or half-open clients cannot exhaust the service (docs/configuration.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpSettings {
+    /// A request's head must arrive within this from its first byte.
+    pub header_timeout_ms: u64,
+    /// A request's body must arrive within this from its head.
+    pub body_timeout_ms: u64,
+    /// A connection waiting for its next request (kept alive, or opened and silent) is
+    /// closed after this.
+    pub idle_timeout_ms: u64,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 1_024,
         }
     }
 }

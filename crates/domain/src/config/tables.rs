@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::settings::{
     AuthSettings, Config, CreateAs, CreateRecords, DestinationSettings, DuplicatePolicy,
-    IntegrationSettings, ObjectMapping, PersonMatch, PropensityMapping, ServerSettings,
-    WorkerSettings, redact_url_password,
+    HttpSettings, IntegrationSettings, ObjectMapping, PersonMatch, PropensityMapping,
+    ServerSettings, WorkerSettings, redact_url_password,
 };
 use super::walker::{Walker, join, kind};
 use super::{DEFAULT_API_VERSION, DEFAULT_PAUSE_AT_API_USAGE};
@@ -50,7 +50,11 @@ impl Walker {
     }
 
     fn server(&mut self, v: &Value, path: &str) -> Option<ServerSettings> {
-        let m = self.table(v, path, &["listen", "database_url", "public_url", "worker"])?;
+        let m = self.table(
+            v,
+            path,
+            &["listen", "database_url", "public_url", "worker", "http"],
+        )?;
         let listen = self
             .opt_str(m, path, "listen")
             .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -88,12 +92,67 @@ impl Walker {
             Some(wv) => self.worker(wv, &join(path, "worker")),
             None => WorkerSettings::default(),
         };
+        let http = match m.get("http") {
+            Some(hv) => self.http(hv, &join(path, "http")),
+            None => HttpSettings::default(),
+        };
         Some(ServerSettings {
             listen,
             database_url,
             public_url,
             worker,
+            http,
         })
+    }
+
+    fn http(&mut self, v: &Value, path: &str) -> HttpSettings {
+        let d = HttpSettings::default();
+        let Some(m) = self.table(
+            v,
+            path,
+            &[
+                "header_timeout_ms",
+                "body_timeout_ms",
+                "idle_timeout_ms",
+                "max_connections",
+            ],
+        ) else {
+            return d;
+        };
+        HttpSettings {
+            header_timeout_ms: self.uint_or(
+                m,
+                path,
+                "header_timeout_ms",
+                d.header_timeout_ms,
+                1,
+                600_000,
+            ),
+            body_timeout_ms: self.uint_or(
+                m,
+                path,
+                "body_timeout_ms",
+                d.body_timeout_ms,
+                1,
+                3_600_000,
+            ),
+            idle_timeout_ms: self.uint_or(
+                m,
+                path,
+                "idle_timeout_ms",
+                d.idle_timeout_ms,
+                1,
+                3_600_000,
+            ),
+            max_connections: self.uint_or(
+                m,
+                path,
+                "max_connections",
+                d.max_connections as u64,
+                1,
+                1_000_000,
+            ) as usize,
+        }
     }
 
     fn worker(&mut self, v: &Value, path: &str) -> WorkerSettings {

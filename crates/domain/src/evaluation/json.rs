@@ -9,10 +9,16 @@ use super::id::content_id;
 use super::{AccountHint, Evaluation, EvaluationId, FieldError, Person, describe_errors};
 use super::{EvaluatedAt, Propensity, Score};
 use crate::email::Email;
+use crate::quote::quoted;
 
 /// Reasoning holds at most 131,072 characters (docs/api.md#evaluation), Salesforce's largest
 /// Long Text Area.
 pub const REASONING_MAX_CHARS: usize = 131_072;
+/// One evaluation's JSON is at most 256 KiB (docs/api.md#evaluation): what one item may
+/// cost to parse and store is bounded whatever it carries beside the known keys.
+pub const EVALUATION_MAX_BYTES: usize = 256 * 1024;
+/// `person` and `account` are at most 64 KiB of JSON each (docs/api.md#evaluation).
+pub const NESTED_OBJECT_MAX_BYTES: usize = 64 * 1024;
 /// The keys an evaluation object may carry (strict mode rejects others).
 pub const EVALUATION_KEYS: &[&str] = &[
     "id",
@@ -54,6 +60,10 @@ impl Evaluation {
                 format!("expected a JSON object, got {}", json_kind(v)),
             )]);
         };
+        let size = json_len(v);
+        if size > EVALUATION_MAX_BYTES {
+            return Err(vec![too_large("(evaluation)", size, EVALUATION_MAX_BYTES)]);
+        }
         let mut errors = Vec::new();
         if opts.strict {
             unknown_keys(obj, EVALUATION_KEYS, "", &mut errors);
@@ -152,6 +162,35 @@ pub fn json_kind(v: &Value) -> &'static str {
     }
 }
 
+/// The length of `v`'s compact JSON, counted without building the text.
+pub fn json_len(v: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a `Value` always serializes.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
+}
+
+/// The error for a value over its size limit (`max` bytes of JSON).
+pub fn too_large(field: &str, size: usize, max: usize) -> FieldError {
+    FieldError::new(
+        field,
+        format!(
+            "is {size} bytes of JSON; at most {max} ({} KiB) are allowed",
+            max / 1024
+        ),
+    )
+}
+
 fn unknown_keys(
     obj: &Map<String, Value>,
     allowed: &[&str],
@@ -181,7 +220,7 @@ fn one_of<T>(
     if parsed.is_none() {
         errors.push(FieldError::new(
             key,
-            format!("expected {expected}, got {s:?}"),
+            format!("expected {expected}, got {}", quoted(s)),
         ));
     }
     parsed
@@ -226,6 +265,11 @@ fn optional_object<'a>(
     match obj.get(key) {
         None | Some(Value::Null) => None,
         Some(Value::Object(o)) => {
+            let size = json_len(o);
+            if size > NESTED_OBJECT_MAX_BYTES {
+                errors.push(too_large(key, size, NESTED_OBJECT_MAX_BYTES));
+                return None;
+            }
             if opts.strict {
                 unknown_keys(o, allowed, &format!("{key}."), errors);
             }
@@ -331,6 +375,47 @@ mod tests {
         v["reasoning"] = json!("x".repeat(REASONING_MAX_CHARS + 1));
         let errs = Evaluation::parse_json(&v).unwrap_err();
         assert_eq!(errs[0].field, "reasoning");
+    }
+
+    #[test]
+    fn size_limits() {
+        let mut v = sample();
+        v["person"]["title"] = json!("t".repeat(NESTED_OBJECT_MAX_BYTES));
+        let errs = Evaluation::parse_json(&v).unwrap_err();
+        assert_eq!(errs[0].field, "person");
+        assert!(errs[0].message.contains("64 KiB"), "{}", errs[0].message);
+        let mut v = sample();
+        v["account"]["name"] = json!("n".repeat(NESTED_OBJECT_MAX_BYTES - 100));
+        assert!(Evaluation::parse_json(&v).is_ok(), "just under the limit");
+        v["account"]["extra"] = json!("x".repeat(200));
+        assert_eq!(Evaluation::parse_json(&v).unwrap_err()[0].field, "account");
+        // Unknown keys count towards the whole evaluation's size.
+        let mut v = sample();
+        v["extra"] = json!("x".repeat(EVALUATION_MAX_BYTES));
+        let errs = Evaluation::parse_json(&v).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "(evaluation)");
+        assert!(errs[0].message.contains("256 KiB"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn errors_quote_a_bounded_part_of_the_input() {
+        let mut v = sample();
+        let long = "\u{1}".repeat(10_000);
+        v["score"] = json!(long);
+        v["propensity"] = json!(long);
+        v["evaluated_at"] = json!(long);
+        let errs = Evaluation::parse_json(&v).unwrap_err();
+        assert_eq!(errs.len(), 3);
+        for e in errs {
+            assert!(
+                e.message.len() < 1_000,
+                "{}: {} bytes",
+                e.field,
+                e.message.len()
+            );
+            assert!(e.message.contains('…'), "{}", e.message);
+        }
     }
 
     #[test]

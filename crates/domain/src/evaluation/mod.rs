@@ -18,7 +18,10 @@ mod values;
 
 pub use csv::{CSV_COLUMNS, csv_header_missing, csv_record_json};
 pub use id::{derived_id, report_id};
-pub use json::{EVALUATION_KEYS, ParseOptions, REASONING_MAX_CHARS, json_kind};
+pub use json::{
+    EVALUATION_KEYS, EVALUATION_MAX_BYTES, NESTED_OBJECT_MAX_BYTES, ParseOptions,
+    REASONING_MAX_CHARS, json_kind, json_len, too_large,
+};
 pub use values::{
     EVALUATION_ID_MAX_CHARS, EvaluatedAt, EvaluationId, Propensity, Score,
     format_salesforce_datetime, parse_salesforce_datetime,

@@ -8,6 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
+use crate::quote::quoted;
+
 /// An id is 1–128 printable characters (docs/api.md#evaluation).
 pub const EVALUATION_ID_MAX_CHARS: usize = 128;
 
@@ -60,7 +62,7 @@ impl<'de> Deserialize<'de> for Score {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Score::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("expected {}, got {s:?}", Score::EXPECTED))
+            serde::de::Error::custom(format!("expected {}, got {}", Score::EXPECTED, quoted(&s)))
         })
     }
 }
@@ -119,7 +121,11 @@ impl<'de> Deserialize<'de> for Propensity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Propensity::parse(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!("expected {}, got {s:?}", Propensity::EXPECTED))
+            serde::de::Error::custom(format!(
+                "expected {}, got {}",
+                Propensity::EXPECTED,
+                quoted(&s)
+            ))
         })
     }
 }
@@ -135,10 +141,12 @@ impl EvaluatedAt {
         match OffsetDateTime::parse(t, &Rfc3339) {
             Ok(dt) => Ok(EvaluatedAt(dt)),
             Err(_) if looks_like_datetime_without_offset(t) => Err(format!(
-                "{t:?} has no time zone offset; add Z or ±hh:mm, e.g. 2026-11-28T09:15:00Z"
+                "{} has no time zone offset; add Z or ±hh:mm, e.g. 2026-11-28T09:15:00Z",
+                quoted(t)
             )),
             Err(_) => Err(format!(
-                "{t:?} is not an RFC 3339 date-time with offset, e.g. 2026-11-28T09:15:00Z"
+                "{} is not an RFC 3339 date-time with offset, e.g. 2026-11-28T09:15:00Z",
+                quoted(t)
             )),
         }
     }
@@ -249,12 +257,29 @@ impl EvaluationId {
         if s.chars().any(char::is_control) {
             return Err("contains a control character".into());
         }
+        if let Some(c) = s.chars().find(|c| is_invisible_format(*c)) {
+            return Err(format!(
+                "contains the invisible character U+{:04X} (bidirectional controls and other format characters are not allowed)",
+                u32::from(c)
+            ));
+        }
         Ok(EvaluationId(s.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Unicode's format characters (general category Cf: bidirectional controls, zero-width
+/// characters, the byte-order mark, tags...) and the line and paragraph separators: invisible,
+/// so an id holding one would look like another id, or reorder the text around it when shown.
+fn is_invisible_format(c: char) -> bool {
+    matches!(u32::from(c),
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2
+        | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
+        | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
 }
 
 impl fmt::Display for EvaluationId {
@@ -279,6 +304,23 @@ impl<'de> Deserialize<'de> for EvaluationId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_refuse_invisible_characters() {
+        assert!(EvaluationId::parse("ev-1").is_ok());
+        assert!(EvaluationId::parse("évaluation-ü-日本").is_ok());
+        for bad in [
+            "ev\u{202E}1-ve",
+            "ev\u{2066}1",
+            "ev\u{200B}1",
+            "\u{FEFF}ev-1",
+            "ev\u{061C}1",
+            "ev\u{E0041}",
+        ] {
+            let e = EvaluationId::parse(bad).unwrap_err();
+            assert!(e.contains("invisible character U+"), "{bad:?}: {e}");
+        }
+    }
 
     #[test]
     fn salesforce_datetimes_parse() {

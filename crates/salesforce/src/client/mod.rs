@@ -117,10 +117,13 @@ impl Client {
                 "retry.max_attempts must be at least 1".into(),
             ));
         }
+        // Redirects are never followed: every request carries a token or a secret, and a
+        // redirect would resend it to wherever it points.
         let mut builder = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
-            .user_agent(cfg.user_agent.clone());
+            .user_agent(cfg.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none());
         for pem in &cfg.extra_root_certs_pem {
             let cert = reqwest::Certificate::from_pem(pem)
                 .map_err(|e| Error::Config(format!("CA certificate: {e}")))?;
@@ -130,14 +133,16 @@ impl Client {
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         let counters = Counters::default();
-        let token = request_token_with_retry(&http, &cfg, &counters, None, true).await?;
+        let kept = token::kept_refresh_token(&cfg).await;
+        let token = request_token_with_retry(&http, &cfg, &counters, kept.as_ref(), true).await?;
+        token::keep_rotated(&cfg, token.refresh_token.as_ref()).await;
         let inner = Inner {
             http,
             session: RwLock::new(Session {
                 access_token: token.access_token,
                 instance_url: token.instance_url,
                 id_url: token.id_url,
-                rotated_refresh_token: token.refresh_token,
+                rotated_refresh_token: token.refresh_token.or(kept),
                 generation: 0,
             }),
             cfg,

@@ -25,6 +25,8 @@ impl Client {
             }
             s.rotated_refresh_token.clone()
         };
+        // Another process may have rotated the token since: the kept one is the current one.
+        let rotated = kept_refresh_token(&self.inner.cfg).await.or(rotated);
         tracing::info!("Salesforce session expired; requesting a new access token");
         let token = request_token_with_retry(
             &self.inner.http,
@@ -34,6 +36,7 @@ impl Client {
             false,
         )
         .await?;
+        keep_rotated(&self.inner.cfg, token.refresh_token.as_ref()).await;
         let mut s = self
             .inner
             .session
@@ -46,9 +49,32 @@ impl Client {
         }
         if token.refresh_token.is_some() {
             s.rotated_refresh_token = token.refresh_token;
+        } else if rotated.is_some() {
+            s.rotated_refresh_token = rotated;
         }
         s.generation += 1;
         Ok(())
+    }
+}
+
+/// The refresh token kept by the configured [`crate::RefreshTokenStore`] for the
+/// configured one, when there is a store and it holds one.
+pub(super) async fn kept_refresh_token(cfg: &ClientConfig) -> Option<SecretString> {
+    match (&cfg.auth, &cfg.refresh_tokens) {
+        (crate::TokenSource::RefreshToken { refresh_token, .. }, Some(store)) => {
+            store.0.load(refresh_token).await
+        }
+        _ => None,
+    }
+}
+
+/// Hands a token the org rotated to the configured store.
+pub(super) async fn keep_rotated(cfg: &ClientConfig, rotated: Option<&SecretString>) {
+    if let (crate::TokenSource::RefreshToken { refresh_token, .. }, Some(store), Some(rotated)) =
+        (&cfg.auth, &cfg.refresh_tokens, rotated)
+    {
+        tracing::info!("Salesforce rotated the refresh token; keeping the new one");
+        store.0.save(refresh_token, rotated).await;
     }
 }
 

@@ -384,3 +384,182 @@ async fn the_connect_flow_trusts_the_orgs_generated_ca_when_told() {
     };
     revoke(&http, &login, &refresh).await.unwrap();
 }
+
+/// A [`salesforce::RefreshTokenStore`] in memory, keyed by the configured token.
+#[derive(Default)]
+struct Kept(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl salesforce::RefreshTokenStore for Kept {
+    fn load<'a>(
+        &'a self,
+        configured: &'a SecretString,
+    ) -> futures::future::BoxFuture<'a, Option<SecretString>> {
+        let t = self
+            .0
+            .lock()
+            .unwrap()
+            .get(configured.expose_secret())
+            .cloned();
+        Box::pin(async move { t.map(SecretString::from) })
+    }
+    fn save<'a>(
+        &'a self,
+        configured: &'a SecretString,
+        rotated: &'a SecretString,
+    ) -> futures::future::BoxFuture<'a, ()> {
+        self.0.lock().unwrap().insert(
+            configured.expose_secret().to_owned(),
+            rotated.expose_secret().to_owned(),
+        );
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_kept_and_the_next_client_signs_in_with_it() {
+    let s = server().await;
+    s.auth.set_refresh_token_rotation(true);
+    let (_, configured) = s.auth.issue_tokens();
+    let kept = Arc::new(Kept::default());
+    let cfg = || {
+        let mut c = refresh_source(&s, SecretString::from(configured.clone()));
+        c.refresh_tokens = Some(salesforce::RefreshTokens(kept.clone()));
+        c
+    };
+    let client = Client::connect(cfg()).await.unwrap();
+    // The sign-in itself rotated the token: the configured one no longer works.
+    let first = kept.0.lock().unwrap()[&configured].clone();
+    assert_ne!(first, configured);
+    assert_eq!(s.auth.refresh_tokens(), vec![first.clone()]);
+    // A refresh after expiry rotates again, and the store follows.
+    s.auth.expire_access_tokens();
+    assert_identity(&client, &s).await;
+    let second = kept.0.lock().unwrap()[&configured].clone();
+    assert_ne!(second, first);
+    assert_eq!(s.auth.refresh_tokens(), vec![second.clone()]);
+    // A new client (a restart) configured with the original token signs in with the kept one.
+    drop(client);
+    let again = Client::connect(cfg()).await.unwrap();
+    assert_identity(&again, &s).await;
+    // Without the store it cannot: the configured token was replaced long ago.
+    let err = Client::connect(refresh_source(&s, SecretString::from(configured.clone())))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, salesforce::Error::Auth { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_its_successor() {
+    let s = server().await;
+    s.auth.set_refresh_token_rotation(true);
+    let (_, configured) = s.auth.issue_tokens();
+    let client = Client::connect(refresh_source(&s, SecretString::from(configured.clone())))
+        .await
+        .unwrap();
+    assert_eq!(s.auth.refresh_tokens().len(), 1);
+    // The old token again, as a process that did not keep the rotated one would.
+    assert!(
+        Client::connect(refresh_source(&s, SecretString::from(configured)))
+            .await
+            .is_err()
+    );
+    assert!(s.auth.refresh_tokens().is_empty(), "the family is revoked");
+    assert!(client.identity().await.is_err(), "and its access tokens");
+}
+
+/// A server answering every request with a redirect to `target`, counting the requests
+/// that reach `target` itself.
+async fn redirecting(target_hits: Arc<std::sync::atomic::AtomicUsize>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let target = format!("{url}/elsewhere");
+    let app = axum::Router::new()
+        .route(
+            "/elsewhere",
+            axum::routing::any(move || {
+                target_hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { "{}" }
+            }),
+        )
+        .fallback(move || {
+            let target = target.clone();
+            async move {
+                (
+                    axum::http::StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, target)],
+                )
+            }
+        });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+#[tokio::test]
+async fn requests_carrying_secrets_do_not_follow_redirects() {
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let url = redirecting(hits.clone()).await;
+    // The token request (its form carries the refresh token and the secret).
+    let err = Client::connect(ClientConfig::new(TokenSource::RefreshToken {
+        login_url: LoginUrl::parse(&url).unwrap(),
+        client_id: "3MVG9x".into(),
+        client_secret: Some(SecretString::from("secret")),
+        refresh_token: SecretString::from("5Aep861x"),
+    }))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            salesforce::Error::UnexpectedResponse { status: 307, .. }
+        ),
+        "{err:?}"
+    );
+    // A data request (its header carries the access token).
+    let client = Client::connect(ClientConfig::new(TokenSource::AccessToken {
+        instance_url: url.clone(),
+        access_token: SecretString::from("00Dx!token"),
+    }))
+    .await
+    .unwrap();
+    assert!(client.limits().await.is_err());
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "never followed"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_except_on_this_machine() {
+    for url in ["http://login.salesforce.com", "http://10.0.0.1:8080"] {
+        let err = Client::connect(ClientConfig::new(TokenSource::RefreshToken {
+            login_url: LoginUrl::parse(url).unwrap(),
+            client_id: "3MVG9x".into(),
+            client_secret: None,
+            refresh_token: SecretString::from("5Aep861x"),
+        }))
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, salesforce::Error::Config(m) if m.contains("https://")),
+            "{url}: {err:?}"
+        );
+    }
+    let err = Client::connect(ClientConfig::new(TokenSource::AccessToken {
+        instance_url: "http://acme.my.salesforce.com".into(),
+        access_token: SecretString::from("00Dx!token"),
+    }))
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, salesforce::Error::Config(m) if m.contains("instance URL")),
+        "{err:?}"
+    );
+    // An org answering a token request with a plain-http instance elsewhere is refused too.
+    assert!(salesforce::require_secure_transport("instance URL", "http://127.0.0.1:9").is_ok());
+    assert!(salesforce::require_secure_transport("instance URL", "http://[::1]:9").is_ok());
+    assert!(salesforce::require_secure_transport("instance URL", "http://localhost:9").is_ok());
+    assert!(salesforce::require_secure_transport("instance URL", "https://x.example").is_ok());
+}

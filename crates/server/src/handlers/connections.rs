@@ -7,6 +7,7 @@
 //! caller who began it; the PKCE verifier and any client secret are sealed before they are
 //! stored. Nothing is stored when consent is denied or the state is bad.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
@@ -19,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use delivery::meta::{SObject, slot_options};
 use domain::Slot;
 use salesforce::oauth::{Pkce, authorize_url, exchange_code, revoke};
-use salesforce::{Client, HttpOptions, LoginUrl, SecretString};
+use salesforce::{Client, HttpOptions, LoginUrl, RefreshTokens, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{Connection, OAuthState, hash_token};
@@ -336,21 +337,41 @@ async fn complete(
         updated_at: OffsetDateTime::now_utc(),
     };
     // Who the connection acts as, through the refresh token just granted.
-    let client = crate::integrations::connect_stored(&connection, &state.secrets)
-        .await
-        .map_err(|e| ApiError::bad_request("cannot_sign_in", format!("{e:#}")))?;
+    // A token the org rotates meanwhile is caught, and the row written with it.
+    let caught = Arc::new(crate::rotation::Caught::default());
+    let client = crate::integrations::connect_stored(
+        &connection,
+        &state.secrets,
+        Some(RefreshTokens(caught.clone())),
+    )
+    .await
+    .map_err(|e| ApiError::bad_request("cannot_sign_in", format!("{e:#}")))?;
     let who = client.identity().await.map_err(|e| {
         salesforce_refusal("connected, but cannot read who the connection acts as", &e)
     })?;
+    let refresh_token_enc = match caught.latest() {
+        Some(rotated) => Some(seal_secret(
+            &state.secrets,
+            &refresh_token_purpose(&name),
+            &rotated,
+        )),
+        None => connection.refresh_token_enc.clone(),
+    };
     let saved = state
         .store
         .upsert_connection(Connection {
             username: Some(who.username.clone()),
             user_id: Some(who.user_id.clone()),
             org_id: Some(who.organization_id.clone()),
+            refresh_token_enc,
             ..connection
         })
         .await?;
+    caught.hand_over(crate::rotation::for_connection(
+        state.store.clone(),
+        state.secrets.clone(),
+        &name,
+    ));
     state.integrations.sync_stored(state.store.as_ref()).await?;
     if let Some(i) = state.integrations.get(&name) {
         i.set_client(client);
@@ -442,7 +463,7 @@ pub async fn client_of(state: &AppState, i: &Integration) -> Result<Client, ApiE
             ),
         ));
     }
-    i.connect(&state.connector, &state.secrets)
+    i.connect(&state.connector, &state.secrets, &state.store)
         .await
         .map_err(|e| ApiError::conflict("cannot_connect", format!("{e:#}")))
 }

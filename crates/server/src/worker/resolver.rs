@@ -127,7 +127,10 @@ impl Resolver {
             Some(c) => c,
             None => {
                 integration.set_status(Status::Connecting);
-                match integration.connect(&ctx.connector, &ctx.secrets).await {
+                match integration
+                    .connect(&ctx.connector, &ctx.secrets, &ctx.store)
+                    .await
+                {
                     Ok(c) => c,
                     Err(e) => {
                         let message = format!("{e:#}");

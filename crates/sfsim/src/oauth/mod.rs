@@ -194,6 +194,8 @@ struct AccessEntry {
 
 struct RefreshEntry {
     scopes: Vec<String>,
+    /// The chain of tokens rotated from one grant (each refresh's token is the next).
+    family: u64,
 }
 
 struct CodeEntry {
@@ -212,6 +214,12 @@ struct State {
     access: HashMap<String, AccessEntry>,
     refresh: HashMap<String, RefreshEntry>,
     codes: HashMap<String, CodeEntry>,
+    /// "Refresh Token Rotation" on the connected app (docs/salesforce.md#refresh-token-grant).
+    rotate_refresh_tokens: bool,
+    /// Refresh tokens replaced by rotation, by their family: using one again revokes the
+    /// family's current token and its access tokens, as Salesforce does.
+    retired: HashMap<String, u64>,
+    next_family: u64,
 }
 
 /// The emulated org's authorization server: connected app, user, codes and tokens.
@@ -244,6 +252,9 @@ impl Auth {
             access: HashMap::new(),
             refresh: HashMap::new(),
             codes: HashMap::new(),
+            rotate_refresh_tokens: false,
+            retired: HashMap::new(),
+            next_family: 0,
         };
         Arc::new(Auth {
             cfg,
@@ -286,10 +297,12 @@ impl Auth {
         let scopes = self.cfg.scopes.clone();
         let mut state = self.lock();
         let refresh = new_refresh_token();
+        let family = new_family(&mut state);
         state.refresh.insert(
             refresh.clone(),
             RefreshEntry {
                 scopes: scopes.clone(),
+                family,
             },
         );
         let access = self.insert_access(&mut state, Some(refresh.clone()), scopes);
@@ -302,6 +315,13 @@ impl Auth {
         let mut v: Vec<String> = self.lock().refresh.keys().cloned().collect();
         v.sort();
         v
+    }
+
+    /// Turns the connected app's "Refresh Token Rotation" on or off: with it, every refresh
+    /// answers with a new refresh token and the one used stops working; using a replaced one
+    /// again revokes its successor and their access tokens.
+    pub fn set_refresh_token_rotation(&self, on: bool) {
+        self.lock().rotate_refresh_tokens = on;
     }
 
     /// Fault injection: every access token issued so far stops working (401), as after a
@@ -376,10 +396,12 @@ impl Auth {
         let mut state = self.lock();
         let refresh_token = with_refresh.then(new_refresh_token);
         if let Some(rt) = &refresh_token {
+            let family = new_family(&mut state);
             state.refresh.insert(
                 rt.clone(),
                 RefreshEntry {
                     scopes: scopes.clone(),
+                    family,
                 },
             );
         }
@@ -445,6 +467,11 @@ fn new_access_token(org_id: &str) -> String {
 }
 
 /// Real refresh tokens start with `5Aep861`; the rest is opaque.
+fn new_family(state: &mut State) -> u64 {
+    state.next_family += 1;
+    state.next_family
+}
+
 fn new_refresh_token() -> String {
     format!("5Aep861{}", random_string(80))
 }

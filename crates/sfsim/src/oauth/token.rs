@@ -272,13 +272,50 @@ impl Auth {
         self.check_client_secret(client)?;
         let rt = param(params, "refresh_token").ok_or(EXPIRED_TOKEN)?;
         let mut state = self.lock();
-        let scopes = state.refresh.get(rt).ok_or(EXPIRED_TOKEN)?.scopes.clone();
-        // No rotation: the response carries no new refresh token
-        // (docs/salesforce.md#refresh-token-grant).
-        let access_token = self.insert_access(&mut state, Some(rt.to_owned()), scopes.clone());
+        let Some(entry) = state.refresh.get(rt) else {
+            // A token replaced by rotation, used again: the whole family is revoked.
+            if let Some(family) = state.retired.remove(rt) {
+                let revoked: Vec<String> = state
+                    .refresh
+                    .iter()
+                    .filter(|(_, e)| e.family == family)
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                for t in &revoked {
+                    state.refresh.remove(t);
+                }
+                state
+                    .access
+                    .retain(|_, e| !e.refresh.as_ref().is_some_and(|r| revoked.contains(r)));
+            }
+            return Err(EXPIRED_TOKEN);
+        };
+        let (scopes, family) = (entry.scopes.clone(), entry.family);
+        if !state.rotate_refresh_tokens {
+            // No rotation: the response carries no new refresh token
+            // (docs/salesforce.md#refresh-token-grant).
+            let access_token = self.insert_access(&mut state, Some(rt.to_owned()), scopes.clone());
+            return Ok(Grant {
+                access_token,
+                refresh_token: None,
+                scopes,
+            });
+        }
+        // Rotation: a new token in the same family; the one used stops working.
+        state.refresh.remove(rt);
+        state.retired.insert(rt.to_owned(), family);
+        let next = super::new_refresh_token();
+        state.refresh.insert(
+            next.clone(),
+            super::RefreshEntry {
+                scopes: scopes.clone(),
+                family,
+            },
+        );
+        let access_token = self.insert_access(&mut state, Some(next.clone()), scopes.clone());
         Ok(Grant {
             access_token,
-            refresh_token: None,
+            refresh_token: Some(next),
             scopes,
         })
     }

@@ -10,4 +10,5 @@ mod lease;
 mod listing;
 mod retention;
 mod retry;
+mod tls;
 mod tokens;

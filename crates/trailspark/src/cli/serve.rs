@@ -65,9 +65,14 @@ pub fn settings_from(config: &domain::Config) -> Settings {
 pub fn config_connector() -> Connector {
     // The workers decide every retry (the destination's pause, the store's backoff), so
     // the client reports each failure instead of retrying it too.
-    Arc::new(|i| {
+    Arc::new(|i, kept| {
         Box::pin(async move {
-            super::common::connect_with(&i, |c| c.retry = salesforce::RetryPolicy::none()).await
+            super::common::connect_with(&i, |c| {
+                c.retry = salesforce::RetryPolicy::none();
+                // A refresh token the org rotates is kept in the database, sealed.
+                c.refresh_tokens = kept;
+            })
+            .await
         })
     })
 }

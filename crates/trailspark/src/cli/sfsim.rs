@@ -42,6 +42,10 @@ pub struct Args {
     /// signed with its private key are accepted for the integration user.
     #[arg(long, value_name = "FILE")]
     jwt_cert: Option<PathBuf>,
+    /// The connected app's Refresh Token Rotation: every refresh answers a new refresh token
+    /// and the one used stops working (docs/salesforce.md#refresh-token-grant).
+    #[arg(long)]
+    rotate_refresh_tokens: bool,
 }
 
 pub async fn run(args: Args) -> ExitCode {
@@ -85,6 +89,8 @@ pub async fn run(args: Args) -> ExitCode {
         org.shutdown().await;
         return ExitCode::from(2);
     }
+    org.auth()
+        .set_refresh_token_rotation(args.rotate_refresh_tokens);
 
     let line = ready_line(
         org.url(),

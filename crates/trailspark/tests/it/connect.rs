@@ -849,3 +849,60 @@ async fn create_missing_fields_from_the_settings_page_ends_with_a_working_mappin
         .await;
     assert_eq!(status, StatusCode::OK, "a working mapping: {v}");
 }
+
+/// Salesforce's Refresh Token Rotation on the connected app: every refresh retires the
+/// token used. The service keeps each new token in the connection's row, so delivery goes
+/// on after sessions expire and after a restart, with one live token in the org.
+#[tokio::test]
+async fn a_connection_whose_refresh_tokens_rotate_keeps_delivering_across_a_restart() {
+    let t = bare("connect-rotate", Vec::new()).await;
+    t.org.control().set_refresh_token_rotation(true);
+    // The org's own start-up token is live too; the connection adds one.
+    let live = t.org.auth().refresh_tokens().len() + 1;
+    let b = connected_owner(&t, "production").await;
+    let (status, saved) = b
+        .send(
+            Method::PUT,
+            "/api/v1/destinations/salesforce",
+            Some(&settings_for("production")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let people = contacts(&t.org, 3);
+    ingest(&b, "rot-1", &people[0].0).await;
+    wait_outcome(&b, "rot-1", "updated").await;
+    // Expired sessions: the refresh rotates the token, and the row follows.
+    t.org.control().expire_tokens();
+    ingest(&b, "rot-2", &people[1].0).await;
+    wait_outcome(&b, "rot-2", "updated").await;
+    assert_eq!(t.org.auth().refresh_tokens().len(), live, "one live token");
+
+    let Bare {
+        scratch,
+        org,
+        config,
+        svc,
+    } = t;
+    assert!(svc.stop().await.success());
+    let svc = Service::start(&scratch, &org, &config, &Opts::default(), "restart").await;
+    let b = Browser::sign_in(
+        svc.base.as_deref().expect("an API"),
+        "owner@acme.example",
+        PASSWORD,
+    )
+    .await;
+    ingest(&b, "rot-3", &people[2].0).await;
+    wait_outcome(&b, "rot-3", "updated").await;
+    assert_eq!(org.auth().refresh_tokens().len(), live, "still one live token");
+}
+
+async fn ingest(b: &Browser, id: &str, email: &str) {
+    let (status, v) = b
+        .send(
+            Method::POST,
+            "/api/v1/evaluations",
+            Some(&evaluation(id, email, "hot")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+}

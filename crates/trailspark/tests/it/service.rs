@@ -1470,3 +1470,75 @@ async fn a_flood_leaves_in_full_batches() {
         "{lookups} lookup calls for 1,000 evaluations"
     );
 }
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_kept_so_a_restart_still_delivers() {
+    let scratch = Scratch::new("svc-rotate");
+    let org = org().await;
+    org.control().set_refresh_token_rotation(true);
+    let db = sqlite_url(&scratch);
+    let t = setup_with(scratch, org, &db, Opts::default()).await;
+    let people = contacts(&t.org, 3);
+    let configured = t.org.refresh_token();
+
+    let (s, _) = t
+        .svc
+        .ingest(&t.owner, &evaluation("rot-1", &people[0].0, "hot"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    t.svc
+        .wait_outcome(&t.owner, "rot-1", Duration::from_secs(20), "updated")
+        .await;
+    assert!(
+        !t.org.auth().refresh_tokens().contains(&configured),
+        "the sign-in rotated the configured token away"
+    );
+    // An expired session: the refresh rotates the token again.
+    t.org.control().expire_tokens();
+    t.svc
+        .ingest(&t.owner, &evaluation("rot-2", &people[1].0, "hot"))
+        .await;
+    t.svc
+        .wait_outcome(&t.owner, "rot-2", Duration::from_secs(20), "updated")
+        .await;
+
+    // A restart with the same configuration (its token retired long ago) still delivers.
+    let Setup {
+        scratch,
+        org,
+        config,
+        owner,
+        svc,
+        opts,
+    } = t;
+    assert!(svc.stop().await.success());
+    let current = org.auth().refresh_tokens();
+    assert_eq!(current.len(), 1, "one live token: {current:?}");
+    let svc = Service::start(&scratch, &org, &config, &opts, "restart").await;
+    svc.ingest(&owner, &evaluation("rot-3", &people[2].0, "hot"))
+        .await;
+    svc.wait_outcome(&owner, "rot-3", Duration::from_secs(20), "updated")
+        .await;
+    // Kept sealed: no refresh token in the database's files.
+    assert!(svc.stop().await.success());
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&scratch.0).expect("scratch dir") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("trailspark.db"))
+        {
+            files.push(std::fs::read(&path).expect("read the database"));
+        }
+    }
+    assert!(!files.is_empty());
+    for token in org.auth().refresh_tokens().iter().chain(&current) {
+        for bytes in &files {
+            assert!(
+                !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                "a refresh token in plain text in the database"
+            );
+        }
+    }
+}
