@@ -3,6 +3,7 @@
 //   `Db` (the sqlx database), `DbRow`, the store struct `Backend` with `clock`,
 //   `fn read(&self)` / `fn write(&self)` (pools), `async fn begin_write(&self)`,
 //   `LEASE_SQL` and `FOR_UPDATE` (where the two databases lock differently),
+//   `DATABASE_SIZE_SQL` (where each keeps its size),
 //   and `fn migrator()`.
 // Every other statement is plain SQL both accept (`$N` parameters work in SQLite too),
 // which keeps one set of semantics instead of two implementations drifting apart.
@@ -11,7 +12,7 @@
 // methods hand over to the inherent `Backend` method of the same name (an inherent method
 // takes precedence over the trait's) in the file of its job, included at the end:
 //   `common/queue.rs` (ingest, lease, complete, release, stats),
-//   `common/log.rs` (views, sync log, retry, replay, purge),
+//   `common/log.rs` (views, sync log, counts, retry, replay, purge),
 //   `common/tokens.rs` (API tokens), `common/settings.rs` (settings documents).
 // Included files share this module, so their imports are all here.
 
@@ -30,7 +31,7 @@ use crate::util::{
 use crate::{
     ApiToken, CompleteStatus, CreatedToken, Delivery, DeliveryFilter, DeliveryId, DeliveryOutcome,
     DeliveryResult, DeliveryState, DeliveryView, Disposition, EvaluationWithDeliveries,
-    IngestResult, LeasedDelivery, LogEntry, NewEvaluation, Page, QueueStats, Result, RetryOutcome,
+    HourlyCount, IngestResult, LeasedDelivery, LogEntry, NewEvaluation, Page, QueueStats, Result, RetryOutcome,
     RetryPolicy, Store, StoreError, StoredEvaluation, TimeBasis, TokenRole, backoff_delay,
     generate_token, hash_token,
 };
@@ -126,6 +127,15 @@ impl Store for Backend {
         Backend::list_deliveries(self, filter, cursor, limit).await
     }
 
+    async fn outcome_counts(
+        &self,
+        destination: Option<&str>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<HourlyCount>> {
+        Backend::outcome_counts(self, destination, from, to).await
+    }
+
     async fn evaluation_log(&self, evaluation_id: &str) -> Result<Vec<LogEntry>> {
         Backend::evaluation_log(self, evaluation_id).await
     }
@@ -150,6 +160,13 @@ impl Store for Backend {
 
     async fn queue_stats(&self, destination: Option<&str>) -> Result<QueueStats> {
         Backend::queue_stats(self, destination).await
+    }
+
+    async fn database_size(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(DATABASE_SIZE_SQL)
+            .fetch_one(self.read())
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn create_token(&self, name: &str, role: TokenRole) -> Result<CreatedToken> {

@@ -124,6 +124,16 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Page>;
 
+    /// Deliveries (of one destination, or all) whose last change is in `[from, to)`,
+    /// counted per hour from `from` and per current outcome, in one query (the Overview's
+    /// chart reads no entries). Only non-zero counts, by hour, then outcome.
+    async fn outcome_counts(
+        &self,
+        destination: Option<&str>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<HourlyCount>>;
+
     /// The sync log (every attempt) of one evaluation, oldest first.
     async fn evaluation_log(&self, evaluation_id: &str) -> Result<Vec<LogEntry>>;
 
@@ -147,6 +157,10 @@ pub trait Store: Send + Sync {
 
     /// Depth by state, due count and age, counts by outcome (one destination, or all).
     async fn queue_stats(&self, destination: Option<&str>) -> Result<QueueStats>;
+
+    /// Bytes the service's data takes: the SQLite file's pages, or on PostgreSQL the
+    /// tables and indexes of the schema in use. Cheap (no table is read).
+    async fn database_size(&self) -> Result<u64>;
 
     /// Creates a token (secret generated here, only its hash stored).
     async fn create_token(&self, name: &str, role: TokenRole) -> Result<CreatedToken>;

@@ -39,6 +39,10 @@ const LEASE_SQL: &str = "UPDATE deliveries SET state = 'leased', lease_owner = $
 /// The immediate transaction already holds the write lock.
 const FOR_UPDATE: &str = "";
 
+/// The database file's size: its pages (free ones included, as on disk; the WAL apart).
+const DATABASE_SIZE_SQL: &str =
+    "SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s";
+
 fn migrator() -> Migrator {
     Migrator::with_migrations(vec![
         Migration::new(
@@ -53,6 +57,13 @@ fn migrator() -> Migrator {
             "admin".into(),
             MigrationType::Simple,
             include_str!("../migrations/sqlite/0002_admin.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "log indexes".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0003_log_indexes.sql").into_sql_str(),
             false,
         ),
     ])
