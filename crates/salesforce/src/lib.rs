@@ -43,7 +43,7 @@ mod soql;
 mod tooling;
 mod types;
 
-pub use client::{CallCounts, Client, TRANSPORT_ERROR_STATUS};
+pub use client::{CALL_LATENCY_BOUNDS, CallCounts, CallLatency, Client, TRANSPORT_ERROR_STATUS};
 pub use config::{ApiVersion, ClientConfig, HttpOptions, LoginUrl, RetryPolicy, TokenSource};
 pub use describe::{FieldDescribe, FieldType, SObjectDescribe};
 pub use error::{
