@@ -5,3 +5,7 @@ CREATE INDEX deliveries_outcome_updated ON deliveries (outcome, updated_at_us DE
 -- The Overview's counts per hour and outcome over a time range of one destination,
 -- read from the index alone.
 CREATE INDEX deliveries_destination_updated ON deliveries (destination, updated_at_us, outcome);
+-- The queue's depth by state and outcome (`queue_stats`, read in the background for
+-- `/metrics` and the Overview), counted from the index instead of reading every row with
+-- its report.
+CREATE INDEX deliveries_state_outcome ON deliveries (state, outcome);
