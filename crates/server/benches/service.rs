@@ -59,6 +59,7 @@ fn settings(org: &sfsim::RunningOrg, db: &str, mode: Mode, worker: WorkerSetting
         destination: Some(DestinationSettings::suggested("sim")),
         log_retention: Duration::from_secs(86_400),
         secrets: Some(std::sync::Arc::new(server::SecretBox::random())),
+        metrics_token: None,
     }
 }
 

@@ -113,6 +113,7 @@ async fn demo(args: Args) -> Result<()> {
         destination: None,
         log_retention: Duration::from_secs(u64::from(worker.log_retention_days) * 86_400),
         secrets: None,
+        metrics_token: None,
     };
     let app = Application::build(settings, server::integrations::no_config_connector())
         .await
