@@ -43,7 +43,7 @@ mod soql;
 mod tooling;
 mod types;
 
-pub use client::{CallCounts, Client, TRANSPORT_ERROR_STATUS};
+pub use client::{CALL_LATENCY_BOUNDS, CallCounts, CallLatency, Client, TRANSPORT_ERROR_STATUS};
 pub use config::{
     ApiVersion, ClientConfig, HttpOptions, LoginUrl, RefreshTokenStore, RefreshTokens, RetryPolicy,
     TokenSource, require_secure_transport,

@@ -1,5 +1,7 @@
 // Progressive enhancement only: every page works and reads without this script.
-// The Lead / Contact field mappings become tabs (without the script both are shown).
+// The Lead / Contact field mappings become tabs (without the script both are shown), and
+// each choice on the Destinations form is checked as it is made (without the script,
+// Save checks everything).
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", function () {
@@ -41,6 +43,59 @@
           tabs.forEach(function (t) { if (t.getAttribute("aria-controls") === panel.id) select(t, false); });
         }
       });
+    });
+  });
+})();
+
+// Destinations: on every change, the form goes to its own route with validate_only=true
+// (the same check as Save, nothing saved); each problem is shown next to its control, in
+// the message element the control's aria-describedby names (a polite live region).
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("destination-form");
+    var save = form && form.querySelector("button[value=save]");
+    if (!form || !save || save.disabled || !window.fetch) return;
+    var other = document.getElementById("other-problems");
+    var latest = 0;
+    function show(problems) {
+      form.querySelectorAll(".error[id$='-error']").forEach(function (box) {
+        box.textContent = "";
+        var control = document.getElementById(box.id.slice(0, -"-error".length));
+        if (control) control.removeAttribute("aria-invalid");
+        var field = box.closest(".field");
+        if (field) field.classList.remove("has-error");
+      });
+      var rest = [];
+      problems.forEach(function (p) {
+        var text = p.message + ". Fix: " + p.fix;
+        var box = document.getElementById(p.id + "-error");
+        if (!box) { rest.push(text); return; }
+        box.textContent = text;
+        var control = document.getElementById(p.id);
+        if (control && control.tagName !== "DIV") control.setAttribute("aria-invalid", "true");
+        var field = box.closest(".field");
+        if (field) field.classList.add("has-error");
+      });
+      if (other) other.textContent = rest.join(" ");
+    }
+    form.addEventListener("change", function () {
+      var body = new URLSearchParams(new FormData(form));
+      body.delete("action");
+      body.set("validate_only", "true");
+      var mine = ++latest;
+      // getAttribute: `form.action` is the Save button here (named "action").
+      fetch(form.getAttribute("action"), {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: { "Accept": "application/json" }
+      }).then(function (r) {
+        return r.ok ? r.json() : null;
+      }).then(function (answer) {
+        // Only the answer to the latest change counts; a failed check leaves Save to judge.
+        if (answer && mine === latest) show(answer.problems || []);
+      }).catch(function () {});
     });
   });
 })();

@@ -79,6 +79,7 @@ fn settings(org: &RunningOrg, db: &str) -> Settings {
         destination: Some(DestinationSettings::suggested("sim")),
         log_retention: Duration::from_secs(86_400),
         retention: Duration::from_secs(86_400),
+        metrics_token: None,
         http: Default::default(),
         secrets: Some(std::sync::Arc::new(server::SecretBox::random())),
     }

@@ -227,6 +227,7 @@ async fn measure_in(dir: &std::path::Path, case: usize, mode: &str) -> Result<(f
         destination: None,
         log_retention: Duration::from_secs(86_400),
         retention: Duration::from_secs(86_400),
+        metrics_token: None,
         http: Default::default(),
         secrets: Some(Arc::new(server::SecretBox::random())),
     };

@@ -61,6 +61,7 @@ fn settings(org: &sfsim::RunningOrg, db: &str, mode: Mode, worker: WorkerSetting
         retention: Duration::from_secs(86_400),
         http: Default::default(),
         secrets: Some(std::sync::Arc::new(server::SecretBox::random())),
+        metrics_token: None,
     }
 }
 

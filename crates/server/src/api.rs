@@ -505,31 +505,21 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let queue = match state.store.queue_stats(None).await {
-        Ok(q) => Some(q),
-        Err(e) => {
-            tracing::warn!(error = %e, "queue stats unavailable for /metrics");
-            None
-        }
-    };
-    let mut text = state.metrics.render(queue.as_ref(), &state.integrations);
-    match state.store.database_size().await {
-        Ok(bytes) => text.push_str(&format!(
-            "# HELP trailspark_database_size_bytes Bytes the database takes (SQLite file pages, or the PostgreSQL schema's tables with indexes).\n\
-             # TYPE trailspark_database_size_bytes gauge\ntrailspark_database_size_bytes {bytes}\n"
-        )),
-        Err(e) => tracing::warn!(error = %e, "database size unavailable for /metrics"),
+/// `GET /metrics`: read from memory only (the store's figures come from the background
+/// read of [`crate::stats`]), so a scrape costs the database nothing. When
+/// `TRAILSPARK_METRICS_TOKEN` is set, the request must carry it as a bearer token.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "OpenMetrics text format (Prometheus reads it)", body = String),
+    (status = 401, description = "A metrics token is set and the request does not carry it", body = Object)))]
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !crate::metrics::scrape_allowed(state.metrics_token.as_ref(), authorization) {
+        return ApiError::Unauthorized.into_response();
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    let text = state.metrics.render(&state.stats, &state.integrations);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, description = "This document", body = Object)))]

@@ -23,6 +23,7 @@ pub mod passwords;
 pub mod rotation;
 pub mod secrets;
 pub mod session;
+pub mod stats;
 pub mod web;
 pub mod worker;
 
@@ -80,6 +81,9 @@ pub struct Settings {
     /// The key that seals stored secrets; `None`: from the environment or the key file
     /// ([`SecretBox::load`]), beside the SQLite database by default.
     pub secrets: Option<Arc<SecretBox>>,
+    /// When set, `/metrics` answers only requests carrying it as a bearer token
+    /// (`TRAILSPARK_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -99,6 +103,7 @@ impl std::fmt::Debug for Settings {
             .field("retention", &self.retention)
             .field("http", &self.http)
             .field("secrets", &self.secrets.as_ref().map(|_| "***"))
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -133,6 +138,7 @@ impl Settings {
                 &server.as_ref().map(|s| s.http.clone()).unwrap_or_default(),
             ),
             secrets: None,
+            metrics_token: None,
         }
     }
 
@@ -158,6 +164,10 @@ pub struct AppState {
     /// Wakes this process's idle workers when evaluations were stored or re-queued.
     pub notify: Arc<Notify>,
     pub metrics: Arc<metrics::Metrics>,
+    /// The store's figures as last read in the background (`/metrics`, the Overview).
+    pub stats: Arc<stats::StoreStats>,
+    /// When set, `/metrics` requires it as a bearer token.
+    pub metrics_token: Option<Arc<str>>,
     pub integrations: Integrations,
     /// `[destinations.salesforce]` from the config file, when it has one (then the API
     /// shows it read-only); otherwise the settings saved through the API are in force.
@@ -308,6 +318,8 @@ impl Application {
             store,
             notify: Arc::new(Notify::new()),
             metrics: Arc::new(metrics::Metrics::default()),
+            stats: Arc::new(stats::StoreStats::default()),
+            metrics_token: settings.metrics_token.as_deref().map(Arc::from),
             integrations,
             config_destination: settings.destination.clone().map(Arc::new),
             // Every evaluation is queued for the destination, configured yet or not: one
@@ -372,6 +384,12 @@ impl Application {
             )));
         }
         let server = self.listener.map(|listener| {
+            // The figures `/metrics` and the Overview show, read in the background.
+            tasks.push(tokio::spawn(stats::refresh_loop(
+                self.state.stats.clone(),
+                self.state.store.clone(),
+                stop_rx.clone(),
+            )));
             tokio::spawn(listener::serve(
                 listener,
                 router(self.state.clone()),

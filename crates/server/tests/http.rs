@@ -58,6 +58,7 @@ async fn start(http: Limits, grace: Duration) -> Running {
         destination: None,
         log_retention: Duration::from_secs(86_400),
         retention: Duration::from_secs(86_400),
+        metrics_token: None,
         http,
         secrets: Some(Arc::new(server::SecretBox::random())),
     };

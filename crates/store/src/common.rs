@@ -14,7 +14,7 @@
 // methods hand over to the inherent `Backend` method of the same name (an inherent method
 // takes precedence over the trait's) in the file of its job, included at the end:
 //   `common/queue.rs` (ingest, lease, complete, release, stats),
-//   `common/log.rs` (views, sync log, retry, replay),
+//   `common/log.rs` (views, sync log, counts, retry, replay, purge),
 //   `common/retention.rs` (retention purges, database size),
 //   `common/tokens.rs` (API tokens), `common/settings.rs` (settings documents).
 // Included files share this module, so their imports are all here.
@@ -34,8 +34,9 @@ use crate::util::{
 use crate::{
     ApiToken, CompleteStatus, CreatedToken, Delivery, DeliveryFilter, DeliveryId, DeliveryOutcome,
     DeliveryResult, DeliveryState, DeliveryView, Disposition, EvaluationWithDeliveries,
-    IngestResult, LeaseToken, LeasedDelivery, LogEntry, NewEvaluation, Page, QueueStats, Result,
-    RetryOutcome, RetryPolicy, Store, StoreError, StoredEvaluation, TimeBasis, TokenRole,
+    HourlyCount, IngestResult, LeaseToken, LeasedDelivery, LogEntry, NewEvaluation, Page,
+    QueueStats, Result, RetryOutcome, RetryPolicy, Store, StoreError, StoredEvaluation, TimeBasis,
+    TokenRole,
     generate_token, hash_token,
 };
 
@@ -135,6 +136,15 @@ impl Store for Backend {
         limit: usize,
     ) -> Result<Page> {
         Backend::list_deliveries(self, filter, cursor, limit).await
+    }
+
+    async fn outcome_counts(
+        &self,
+        destination: Option<&str>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<HourlyCount>> {
+        Backend::outcome_counts(self, destination, from, to).await
     }
 
     async fn evaluation_log(&self, evaluation_id: &str) -> Result<Vec<LogEntry>> {

@@ -123,6 +123,16 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Page>;
 
+    /// Deliveries (of one destination, or all) whose last change is in `[from, to)`,
+    /// counted per hour from `from` and per current outcome, in one query (the Overview's
+    /// chart reads no entries). Only non-zero counts, by hour, then outcome.
+    async fn outcome_counts(
+        &self,
+        destination: Option<&str>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<HourlyCount>>;
+
     /// The sync log (every attempt) of one evaluation, oldest first.
     async fn evaluation_log(&self, evaluation_id: &str) -> Result<Vec<LogEntry>>;
 

@@ -32,14 +32,14 @@ const LEASE_SQL: &str = "WITH due AS (SELECT id FROM deliveries WHERE destinatio
      lease_token = d.lease_token + 1 FROM due WHERE d.id = due.id \
      RETURNING d.id, d.evaluation_id, d.destination, d.attempts, d.lease_token";
 
-/// The store's tables with their indexes and TOAST, in the schema in use (several
-/// deployments may share a database, one schema each).
-const DATABASE_SIZE_SQL: &str = "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT \
-     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE n.nspname = current_schema() AND c.relkind = 'r'";
-
 /// Completing locks the delivery row so a concurrent takeover waits for us (or we for it).
 const FOR_UPDATE: &str = "FOR UPDATE";
+
+/// The schema in use: its tables with their indexes and TOAST (several services may
+/// share one database, each in its own schema, so the database's size would mislead).
+const DATABASE_SIZE_SQL: &str = "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = current_schema() AND c.relkind = 'r'";
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(vec![
@@ -55,6 +55,13 @@ fn migrator() -> Migrator {
             "admin".into(),
             MigrationType::Simple,
             include_str!("../migrations/postgres/0002_admin.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "log indexes".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/postgres/0003_log_indexes.sql").into_sql_str(),
             false,
         ),
         Migration::new(

@@ -62,6 +62,13 @@ fn migrator() -> Migrator {
             false,
         ),
         Migration::new(
+            3,
+            "log indexes".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0003_log_indexes.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
             4,
             "fencing_retention".into(),
             MigrationType::Simple,

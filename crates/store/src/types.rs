@@ -224,6 +224,8 @@ pub struct LeasedDelivery {
     pub lease_expires_at: OffsetDateTime,
     /// The evaluation's JSON (docs/api.md#evaluation).
     pub payload: Value,
+    /// When the evaluation was accepted (the start of its accept → written latency).
+    pub received_at: OffsetDateTime,
 }
 
 /// How an attempt ended.
@@ -319,6 +321,16 @@ pub struct DeliveryView {
 pub struct Page {
     pub items: Vec<DeliveryView>,
     pub next_cursor: Option<String>,
+}
+
+/// How many deliveries of one current outcome last changed in one hour of a counted
+/// range ([`crate::Store::outcome_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HourlyCount {
+    /// Whole hours from the range's start: 0 counts `[from, from + 1 h)`.
+    pub hour: u32,
+    pub outcome: DeliveryOutcome,
+    pub count: u64,
 }
 
 /// One attempt in the sync log.

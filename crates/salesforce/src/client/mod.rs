@@ -44,6 +44,34 @@ pub struct CallCounts {
 /// response (connection refused or reset, timeout, body cut off before the headers).
 pub const TRANSPORT_ERROR_STATUS: u16 = 0;
 
+/// Upper bounds (seconds) of the buckets of [`CallLatency`]; one more bucket counts the
+/// slower calls.
+pub const CALL_LATENCY_BOUNDS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// How long a client's data calls of one kind took, from sending the request to the
+/// response's last byte (or the transport error): a histogram over
+/// [`CALL_LATENCY_BOUNDS`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CallLatency {
+    /// Calls per bucket (not cumulative): `buckets[i]` took at most
+    /// `CALL_LATENCY_BOUNDS[i]` and more than the bound before; the last counts the rest.
+    pub buckets: [u64; CALL_LATENCY_BOUNDS.len() + 1],
+    pub sum_seconds: f64,
+    pub count: u64,
+}
+
+impl CallLatency {
+    pub(crate) fn observe(&mut self, seconds: f64) {
+        let i = CALL_LATENCY_BOUNDS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(CALL_LATENCY_BOUNDS.len());
+        self.buckets[i] += 1;
+        self.sum_seconds += seconds;
+        self.count += 1;
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     query: AtomicU64,
@@ -53,6 +81,8 @@ struct Counters {
     token: AtomicU64,
     /// Data call responses by (kind label, HTTP status or [`TRANSPORT_ERROR_STATUS`]).
     responses: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// Data call durations by kind label.
+    latency: Mutex<BTreeMap<&'static str, CallLatency>>,
 }
 
 /// The current session. `generation` increases with every refresh so that requests that
@@ -216,6 +246,12 @@ impl Client {
     /// as one 503 and one 200. Token requests are not included.
     pub fn calls_by_status(&self) -> BTreeMap<(&'static str, u16), u64> {
         lock(&self.inner.counters.responses).clone()
+    }
+
+    /// Data call durations by kind (as in [`Client::calls_by_status`]); each retry is its
+    /// own call. Token requests are not included.
+    pub fn call_latencies(&self) -> BTreeMap<&'static str, CallLatency> {
+        lock(&self.inner.counters.latency).clone()
     }
 
     /// Base URL of data calls (from the token response).

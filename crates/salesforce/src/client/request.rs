@@ -169,8 +169,10 @@ impl Client {
             rb = rb.json(b);
         }
         self.count(req.kind);
+        let started = std::time::Instant::now();
         let resp = rb.send().await.map_err(|e| {
             self.count_status(req.kind, TRANSPORT_ERROR_STATUS);
+            self.time(req.kind, started);
             Error::transport(&e)
         })?;
         let status = resp.status().as_u16();
@@ -183,11 +185,9 @@ impl Client {
         {
             *lock(&self.inner.usage) = Some(u);
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Error::transport(&e))?
-            .to_vec();
+        let body = resp.bytes().await.map_err(|e| Error::transport(&e));
+        self.time(req.kind, started);
+        let body = body?.to_vec();
         tracing::debug!(method = %req.method, kind = ?req.kind, status, "Salesforce call");
         if (200..300).contains(&status) || status == 304 {
             return Ok(Response {
@@ -224,6 +224,13 @@ impl Client {
             CallKind::Other => &c.other,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn time(&self, kind: CallKind, started: std::time::Instant) {
+        lock(&self.inner.counters.latency)
+            .entry(kind.label())
+            .or_default()
+            .observe(started.elapsed().as_secs_f64());
     }
 
     fn count_status(&self, kind: CallKind, status: u16) {

@@ -307,6 +307,13 @@ async fn responses_are_counted_by_kind_and_status() {
     );
     let total: u64 = after.values().sum();
     assert_eq!(total, client.calls_made(), "every data call has one status");
+    // Every data call is timed too, under the same kind.
+    let timed = client.call_latencies();
+    let counted: u64 = timed.values().map(|l| l.count).sum();
+    assert_eq!(counted, client.calls_made(), "{timed:?}");
+    let query = &timed["query"];
+    assert_eq!(query.buckets.iter().sum::<u64>(), query.count);
+    assert!(query.count >= 2 && query.sum_seconds > 0.0, "{query:?}");
 }
 
 #[tokio::test]

@@ -3,15 +3,18 @@
 //! client's describe cache; "Refresh fields" reads them again); Save is the API's save,
 //! checked against the org, each problem shown next to its control with a summary at the
 //! top, the admin's input kept. Editors, Viewers and config-file settings see it read-only.
+//! The page's script checks each choice as it is made: it posts the form with
+//! `validate_only=true` to the same route, which runs the same check without saving and
+//! answers with the problems as JSON (`app.js` shows each next to its control).
 
 use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::Extension;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
 use delivery::meta::SObject;
 use domain::{DestinationSettings, Slot};
 use serde::Deserialize;
@@ -272,7 +275,26 @@ pub async fn page(
     .await
 }
 
-/// Save, or Refresh fields (the `action` button), with the form's values.
+/// A problem's control id: its settings key with `-` for `.`.
+fn control_id(key: &str) -> String {
+    key.replace('.', "-")
+}
+
+/// The problems of a refused check, each with the id of its control.
+fn problems_of(details: &[Value]) -> Vec<Problem> {
+    details
+        .iter()
+        .map(|d| Problem {
+            id: control_id(d["key"].as_str().unwrap_or_default()),
+            linked: false,
+            message: d["message"].as_str().unwrap_or_default().to_string(),
+            fix: d["fix"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+/// Save, Refresh fields (the `action` button), or with `validate_only=true` the check
+/// alone (the page's script, as a choice is made), with the form's values.
 pub async fn submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -284,6 +306,22 @@ pub async fn submit(
         .find(|(k, _)| k == "action")
         .map(|(_, v)| v.as_str())
         .unwrap_or("save");
+    if pairs
+        .iter()
+        .any(|(k, v)| k == "validate_only" && v == "true")
+    {
+        return match save(&state, &caller, values.to_json(), true).await {
+            Ok(_) => Json(json!({"valid": true, "problems": []})).into_response(),
+            Err(ApiError::Unprocessable { details, .. }) => {
+                let problems: Vec<Value> = problems_of(&details)
+                    .into_iter()
+                    .map(|p| json!({"id": p.id, "message": p.message, "fix": p.fix}))
+                    .collect();
+                Json(json!({"valid": false, "problems": problems})).into_response()
+            }
+            Err(e) => e.into_response(),
+        };
+    }
     if action == "refresh" {
         return show(
             &state,
@@ -305,15 +343,7 @@ pub async fn submit(
             .into_response()
         }
         Err(ApiError::Unprocessable { details, .. }) => {
-            let problems = details
-                .iter()
-                .map(|d| Problem {
-                    id: d["key"].as_str().unwrap_or_default().replace('.', "-"),
-                    linked: false,
-                    message: d["message"].as_str().unwrap_or_default().to_string(),
-                    fix: d["fix"].as_str().unwrap_or_default().to_string(),
-                })
-                .collect();
+            let problems = problems_of(&details);
             show(
                 &state,
                 &caller,
@@ -429,14 +459,14 @@ async fn show(
     }
     let ids: Vec<String> = SLOTS
         .iter()
-        .map(|(k, _, _)| k.replace('.', "-"))
+        .map(|(k, _, _)| control_id(k))
         .chain(GENERAL_IDS.iter().map(|s| s.to_string()))
         .collect();
     for p in &mut problems {
         p.linked = ids.contains(&p.id);
     }
     let select = |key: &str| -> FieldSelect {
-        let id = key.replace('.', "-");
+        let id = control_id(key);
         let current = v.fields.get(key).cloned().unwrap_or_default();
         let (label, help) = slot_label(key);
         let mut opts = vec![Opt {

@@ -1,5 +1,6 @@
 //! The Overview, where a person lands after signing in: evaluations and outcomes over the
-//! last 24 hours (a server-rendered SVG chart), the queue's depth and oldest wait, each
+//! last 24 hours (a server-rendered SVG chart from the store's counts per hour and
+//! outcome), the queue's depth and oldest wait (the figures [`crate::stats`] keeps), each
 //! org's API usage against its daily limit, and a banner with the fix whenever delivery is
 //! not happening.
 
@@ -9,18 +10,16 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
-use store::{DeliveryFilter, DeliveryState};
+use store::{DeliveryOutcome, DeliveryState};
 use time::OffsetDateTime;
 
-use super::view::{Layout, age, number};
+use super::view::{Layout, When, age, number, when};
 use super::{error_page, render};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::integrations::Status;
 use crate::worker::SALESFORCE;
 
-/// At most this many log entries are read for the chart (a page of 500 at a time).
-const CHART_LIMIT: usize = 20_000;
 const HOURS: usize = 24;
 
 struct Banner {
@@ -52,11 +51,12 @@ struct OverviewPage {
     bars: Vec<Bar>,
     max: u64,
     total: String,
-    capped: bool,
     outcomes: Vec<(String, String)>,
     pending: String,
     due: String,
     oldest: String,
+    /// When the queue's figures were read.
+    queue_at: Option<When>,
     usage: Vec<Usage>,
 }
 
@@ -70,38 +70,23 @@ pub async fn page(State(state): State<AppState>, Extension(caller): Extension<Ca
 async fn build(state: &AppState, caller: &Caller) -> Result<OverviewPage, crate::ApiError> {
     let now = OffsetDateTime::now_utc();
     let since = now - time::Duration::hours(HOURS as i64);
-    // Deliveries changed in the last 24 hours, a keyset page at a time.
-    let filter = DeliveryFilter {
-        since: Some(since),
-        destination: Some(SALESFORCE.to_string()),
-        ..DeliveryFilter::default()
-    };
+    // Deliveries changed in the last 24 hours, counted by the store per hour and outcome.
+    let counts = state
+        .store
+        .outcome_counts(Some(SALESFORCE), since, now + time::Duration::SECOND)
+        .await?;
     let mut per_hour = [(0u64, 0u64); HOURS];
-    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    let mut seen = 0usize;
-    loop {
-        let page = state
-            .store
-            .list_deliveries(&filter, cursor.as_deref(), 500)
-            .await?;
-        for v in &page.items {
-            let d = &v.delivery;
-            let back = ((now - d.updated_at).whole_hours().max(0) as usize).min(HOURS - 1);
-            let slot = HOURS - 1 - back;
-            per_hour[slot].0 += 1;
-            if matches!(d.outcome.as_str(), "failed" | "rejected") {
-                per_hour[slot].1 += 1;
-            }
-            *outcomes.entry(d.outcome.as_str().to_string()).or_default() += 1;
+    let mut outcomes: BTreeMap<DeliveryOutcome, u64> = BTreeMap::new();
+    let mut seen = 0u64;
+    for c in &counts {
+        let slot = (c.hour as usize).min(HOURS - 1);
+        per_hour[slot].0 += c.count;
+        if matches!(c.outcome.as_str(), "failed" | "rejected") {
+            per_hour[slot].1 += c.count;
         }
-        seen += page.items.len();
-        match page.next_cursor {
-            Some(c) if seen < CHART_LIMIT => cursor = Some(c),
-            _ => break,
-        }
+        *outcomes.entry(c.outcome).or_default() += c.count;
+        seen += c.count;
     }
-    let capped = seen >= CHART_LIMIT;
     let max = per_hour.iter().map(|h| h.0).max().unwrap_or(0).max(1);
     let height = 120u64;
     let bars = per_hour
@@ -123,12 +108,19 @@ async fn build(state: &AppState, caller: &Caller) -> Result<OverviewPage, crate:
             }
         })
         .collect();
-    let stats = state.store.queue_stats(Some(SALESFORCE)).await?;
-    let pending = stats
-        .by_state
-        .get(&DeliveryState::Pending)
-        .copied()
-        .unwrap_or(0);
+    // The queue as last read in the background (a count over every delivery is too slow
+    // to run for each page view on a large queue).
+    let snapshot = state.stats.latest();
+    let queue = snapshot.as_ref().map(|s| &s.queue);
+    let unknown = || "—".to_string();
+    let pending = queue
+        .and_then(|q| q.by_state.get(&DeliveryState::Pending).copied())
+        .map_or_else(unknown, number);
+    let due = queue.map_or_else(unknown, |q| number(q.due));
+    let oldest = queue
+        .and_then(|q| q.oldest_due_age)
+        .map_or_else(unknown, age);
+    let queue_at = snapshot.as_ref().map(|s| when(s.at, now));
     state.integrations.sync_stored(state.store.as_ref()).await?;
     let usage = state
         .integrations
@@ -159,12 +151,15 @@ async fn build(state: &AppState, caller: &Caller) -> Result<OverviewPage, crate:
         banners: banners(state).await?,
         bars,
         max,
-        total: number(seen as u64),
-        capped,
-        outcomes: outcomes.into_iter().map(|(o, n)| (o, number(n))).collect(),
-        pending: number(pending),
-        due: number(stats.due),
-        oldest: stats.oldest_due_age.map(age).unwrap_or_else(|| "—".into()),
+        total: number(seen),
+        outcomes: outcomes
+            .into_iter()
+            .map(|(o, n)| (o.as_str().to_string(), number(n)))
+            .collect(),
+        pending,
+        due,
+        oldest,
+        queue_at,
         usage,
     })
 }

@@ -451,6 +451,7 @@ mod tests {
             attempts: 0,
             lease_expires_at: time::OffsetDateTime::UNIX_EPOCH,
             payload: serde_json::json!({"email": " Ada@Example.com "}),
+            received_at: time::OffsetDateTime::UNIX_EPOCH,
         }];
         let out = disabled_reports(&leased);
         assert_eq!(out[0].0, DeliveryId(7));

@@ -111,6 +111,14 @@ pub(super) async fn record(
             Disposition::Final(o) => o.as_str(),
         };
         ctx.metrics.attempt(&l.destination, shown);
+        if matches!(
+            disposition,
+            Disposition::Final(Outcome::Updated | Outcome::Created | Outcome::Unchanged)
+        ) {
+            let after = time::OffsetDateTime::now_utc() - l.received_at;
+            ctx.metrics
+                .written(&l.destination, after.try_into().unwrap_or_default());
+        }
         if let Some(e) = &report.error {
             ctx.metrics.error(&e.code);
             tracing::info!(evaluation = %l.evaluation_id, outcome = shown, code = %e.code, kind = e.kind.as_str(), message = %e.message, "delivery attempt failed");

@@ -1,10 +1,14 @@
 // What happened and doing it again (part of the `Store` implementation `common.rs`
 // includes): an evaluation with its deliveries, the delivery list, the sync log of one
-// evaluation, re-queueing (`retry_*`, `replay`).
+// evaluation, outcome counts per hour, re-queueing (`retry_*`, `replay`) and the log's
+// retention purge.
 
 const DELIVERY_COLUMNS: &str = "d.id, d.evaluation_id, d.destination, d.state, d.outcome, \
      d.attempts, d.next_attempt_at_us, d.lease_owner, d.lease_expires_at_us, d.last_report, \
      d.updated_at_us";
+
+/// Microseconds in an hour: the buckets of `outcome_counts`.
+const US_PER_HOUR: i64 = 3_600_000_000;
 
 fn delivery_from_row(row: &DbRow) -> Result<Delivery> {
     Ok(Delivery {
@@ -110,13 +114,15 @@ impl Backend {
             qb.push(" AND d.destination = ").push_bind(dest.as_str());
         }
         if let Some((updated, id)) = after {
-            qb.push(" AND (d.updated_at_us < ")
+            // The same as `(updated_at, id) < (updated, id)`, spelled with a plain upper
+            // bound first so that both databases seek the index instead of filtering it.
+            qb.push(" AND d.updated_at_us <= ")
                 .push_bind(updated)
-                .push(" OR (d.updated_at_us = ")
+                .push(" AND (d.updated_at_us < ")
                 .push_bind(updated)
-                .push(" AND d.id < ")
+                .push(" OR d.id < ")
                 .push_bind(id)
-                .push("))");
+                .push(")");
         }
         qb.push(" ORDER BY d.updated_at_us DESC, d.id DESC LIMIT ")
             .push_bind(i64::try_from(limit + 1).unwrap_or(i64::MAX));
@@ -137,6 +143,37 @@ impl Backend {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    async fn outcome_counts(
+        &self,
+        destination: Option<&str>,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<HourlyCount>> {
+        let from_us = to_us(from);
+        let mut qb = QueryBuilder::<Db>::new("SELECT (updated_at_us - ");
+        qb.push_bind(from_us)
+            .push(") / ")
+            .push(US_PER_HOUR)
+            .push(" AS hour, outcome, COUNT(*) AS n FROM deliveries WHERE updated_at_us >= ")
+            .push_bind(from_us)
+            .push(" AND updated_at_us < ")
+            .push_bind(to_us(to));
+        if let Some(d) = destination {
+            qb.push(" AND destination = ").push_bind(d);
+        }
+        qb.push(" GROUP BY 1, 2");
+        let mut counts = Vec::new();
+        for row in qb.build().fetch_all(self.read()).await? {
+            counts.push(HourlyCount {
+                hour: u32::try_from(row.try_get::<i64, _>("hour")?).unwrap_or(0),
+                outcome: parse_outcome(&row.try_get::<String, _>("outcome")?)?,
+                count: u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
+            });
+        }
+        counts.sort_by_key(|c| (c.hour, c.outcome));
+        Ok(counts)
     }
 
     async fn evaluation_log(&self, evaluation_id: &str) -> Result<Vec<LogEntry>> {

@@ -206,26 +206,32 @@ impl Backend {
                 attempts: to_u32(row.try_get("attempts")?),
                 lease_expires_at: from_us(to_us(expires))?,
                 payload: Value::Null,
+                received_at: OffsetDateTime::UNIX_EPOCH,
             });
         }
-        let mut payloads: HashMap<String, Value> = HashMap::new();
+        let mut payloads: HashMap<String, (Value, OffsetDateTime)> = HashMap::new();
         let ids: Vec<&str> = leased.iter().map(|l| l.evaluation_id.as_str()).collect();
         for chunk in ids.chunks(IN_CHUNK) {
-            let mut qb =
-                QueryBuilder::<Db>::new("SELECT id, payload FROM evaluations WHERE id IN ");
+            let mut qb = QueryBuilder::<Db>::new(
+                "SELECT id, payload, received_at_us FROM evaluations WHERE id IN ",
+            );
             push_in_list(&mut qb, chunk.iter().copied());
             for row in qb.build().fetch_all(&mut *tx).await? {
                 payloads.insert(
                     row.try_get("id")?,
-                    parse_json(&row.try_get::<String, _>("payload")?)?,
+                    (
+                        parse_json(&row.try_get::<String, _>("payload")?)?,
+                        from_us(row.try_get("received_at_us")?)?,
+                    ),
                 );
             }
         }
         tx.commit().await?;
         for l in &mut leased {
-            l.payload = payloads.remove(&l.evaluation_id).ok_or_else(|| {
-                StoreError::Corrupt(format!("delivery {} has no evaluation", l.id))
-            })?;
+            (l.payload, l.received_at) =
+                payloads.remove(&l.evaluation_id).ok_or_else(|| {
+                    StoreError::Corrupt(format!("delivery {} has no evaluation", l.id))
+                })?;
         }
         leased.sort_by_key(|l| l.id);
         Ok(leased)

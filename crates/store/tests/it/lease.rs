@@ -92,6 +92,7 @@ async fn lease_takes_the_oldest_due_first_and_returns_payloads(h: Harness) {
     assert_eq!(first[0].attempts, 0);
     assert_eq!(first[0].lease_expires_at, h.now() + LEASE);
     assert_eq!(first[0].payload, eval("ev-a", 1).payload);
+    assert_eq!(first[0].received_at, h.now() - Duration::from_secs(1));
     let rest = h.lease(10, "w").await;
     let ids: Vec<&str> = rest.iter().map(|l| l.evaluation_id.as_str()).collect();
     assert_eq!(ids, ["ev-b"], "other destinations are not leased");

@@ -6,15 +6,18 @@ use std::time::Duration;
 use domain::Outcome;
 use serde_json::json;
 use store::{
-    DeliveryFilter, DeliveryOutcome, DeliveryResult, Disposition, RetryPolicy, StoreError,
+    DeliveryFilter, DeliveryOutcome, DeliveryResult, Disposition, HourlyCount, RetryPolicy,
+    StoreError,
 };
 
-use crate::support::{Harness, both_backends, eval, seed};
+use crate::support::{Harness, T0, both_backends, eval, seed};
 
 both_backends!(
     pages_cover_every_delivery_once_newest_first,
     filters_narrow_the_listing,
     bad_cursor_is_an_error,
+    outcome_counts_are_per_hour_and_outcome,
+    database_size_grows_with_the_data,
 );
 
 async fn pages_cover_every_delivery_once_newest_first(h: Harness) {
@@ -128,4 +131,80 @@ async fn bad_cursor_is_an_error(h: Harness) {
         .list_deliveries(&DeliveryFilter::default(), Some("garbage"), 10)
         .await;
     assert!(matches!(r, Err(StoreError::InvalidCursor)));
+}
+
+async fn outcome_counts_are_per_hour_and_outcome(h: Harness) {
+    // T0: 4 deliveries queued (3 to salesforce, 1 elsewhere). T0 + 90 min: one updated,
+    // one failed. The range starts 30 minutes before T0.
+    seed(h.store.as_ref(), 3).await;
+    let mut other = eval("ev-x", 7);
+    other.destinations = vec!["elsewhere".into()];
+    h.store.ingest(vec![other]).await.unwrap();
+    h.advance(Duration::from_secs(90 * 60));
+    let leased = h.lease(2, "w").await;
+    let results = leased
+        .iter()
+        .zip([Outcome::Updated, Outcome::Failed])
+        .map(|(l, o)| DeliveryResult {
+            id: l.id,
+            worker: "w".into(),
+            token: l.token,
+            disposition: Disposition::Final(o),
+            report: json!({}),
+            wrote: o == Outcome::Updated,
+        })
+        .collect();
+    h.store
+        .complete(results, &RetryPolicy::default())
+        .await
+        .unwrap();
+
+    let from = T0 - Duration::from_secs(30 * 60);
+    let to = h.now() + Duration::from_secs(1);
+    let count = |hour, outcome, count| HourlyCount {
+        hour,
+        outcome,
+        count,
+    };
+    let pending = DeliveryOutcome::Pending;
+    let updated = DeliveryOutcome::Final(Outcome::Updated);
+    let failed = DeliveryOutcome::Final(Outcome::Failed);
+    let sf = h
+        .store
+        .outcome_counts(Some("salesforce"), from, to)
+        .await
+        .unwrap();
+    assert_eq!(
+        sf,
+        [
+            count(0, pending, 1),
+            count(2, updated, 1),
+            count(2, failed, 1)
+        ]
+    );
+    let all = h.store.outcome_counts(None, from, to).await.unwrap();
+    assert_eq!(
+        all,
+        [
+            count(0, pending, 2),
+            count(2, updated, 1),
+            count(2, failed, 1)
+        ]
+    );
+    // The range is half-open and cuts by the last change.
+    let before = h.store.outcome_counts(None, from, T0).await.unwrap();
+    assert!(before.is_empty(), "{before:?}");
+    let later = h
+        .store
+        .outcome_counts(None, T0 + Duration::from_secs(1), to)
+        .await;
+    assert_eq!(later.unwrap(), [count(1, updated, 1), count(1, failed, 1)]);
+}
+
+async fn database_size_grows_with_the_data(h: Harness) {
+    let empty = h.store.database_size().await.unwrap();
+    assert!(empty > 0, "the schema alone takes room");
+    seed(h.store.as_ref(), 2000).await;
+    let full = h.store.database_size().await.unwrap();
+    assert!(full > empty, "{full} after seeding, {empty} before");
 }

@@ -115,6 +115,7 @@ async fn demo(args: Args) -> Result<()> {
         retention: Duration::from_secs(u64::from(worker.retention_days) * 86_400),
         http: Default::default(),
         secrets: None,
+        metrics_token: None,
     };
     let app = Application::build(settings, server::integrations::no_config_connector())
         .await

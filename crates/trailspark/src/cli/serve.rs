@@ -1,6 +1,7 @@
 //! `trailspark serve --config F [--api-only | --workers-only] [--log-json]`: the service.
 //! Config from the TOML file, with `TRAILSPARK_LISTEN` and `TRAILSPARK_DATABASE_URL`
-//! overriding `[server]`; runs until SIGTERM or Ctrl-C, then drains in-flight batches.
+//! overriding `[server]` and `TRAILSPARK_METRICS_TOKEN` protecting `/metrics`; runs until
+//! SIGTERM or Ctrl-C, then drains in-flight batches.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,9 +58,17 @@ pub fn settings_from(config: &domain::Config) -> Settings {
     {
         s.database_url = v.trim().to_string();
     }
+    if let Ok(v) = std::env::var(METRICS_TOKEN_ENV)
+        && !v.trim().is_empty()
+    {
+        s.metrics_token = Some(v.trim().to_string());
+    }
     s.worker = s.worker.with_env_overrides();
     s
 }
+
+/// When set, `/metrics` requires `Authorization: Bearer <its value>`.
+pub const METRICS_TOKEN_ENV: &str = "TRAILSPARK_METRICS_TOKEN";
 
 /// Signs in through `[integrations.NAME]` (secrets from the environment variables it names).
 pub fn config_connector() -> Connector {

@@ -320,20 +320,65 @@ async fn an_admin_connects_maps_follows_and_retries_in_a_real_browser() {
         .await
         .expect("on");
     select(&c, "lead-score_field", "TrailSpark_Score__c").await;
-    select(&c, "contact-reasoning_field", "TrailSpark_Reasoning__c").await;
+    // Each choice above was checked against a fresh describe; the org answers the next
+    // one with `If-Modified-Since` by the second, so the field changes a second later (as
+    // an admin's change in Salesforce would).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     t.org
         .control()
         .load_scenario_str(
             "[[fields]]\nobject = \"Contact\"\nname = \"TrailSpark_Reasoning__c\"\ntype = \"textarea\"\nlength = 131072\nupdateable = false\n",
         )
         .expect("scenario");
+    // Each choice is checked as it is made: the problem shows next to the dropdown
+    // before Save, in the message its aria-describedby names. (The field is the suggested
+    // one, already chosen: choosing it again changes nothing, so first "not written".)
+    select(&c, "contact-reasoning_field", "").await;
+    select(&c, "contact-reasoning_field", "TrailSpark_Reasoning__c").await;
+    let early = wait_here(&c, "#contact-reasoning_field-error", "edit").await;
+    assert!(early.contains("Fix:"), "{early}");
+    let described = c
+        .find(Locator::Id("contact-reasoning_field"))
+        .await
+        .expect("select")
+        .attr("aria-describedby")
+        .await
+        .expect("attr")
+        .unwrap_or_default();
+    assert!(
+        described.contains("contact-reasoning_field-error"),
+        "{described}"
+    );
+    assert_eq!(
+        c.find(Locator::Id("contact-reasoning_field"))
+            .await
+            .expect("select")
+            .attr("aria-invalid")
+            .await
+            .expect("attr")
+            .as_deref(),
+        Some("true")
+    );
+    let here = c.current_url().await.expect("url");
+    assert_eq!(
+        here.path(),
+        "/settings/crm-integration/destinations",
+        "not saved yet"
+    );
+    assert!(
+        c.find(Locator::Id("problems")).await.is_err(),
+        "no Save happened: no summary yet"
+    );
+    check_page(&d, &c, "destinations, a choice checked").await;
+    // Save (which does everything without the script too) shows it with the summary.
     c.find(Locator::Css("button[value=save]"))
         .await
         .expect("Save")
         .click()
         .await
         .expect("save");
-    let problem = wait_here(&c, "#contact-reasoning_field-error", "").await;
+    wait_here(&c, "#problems", "problem").await;
+    let problem = wait_here(&c, "#contact-reasoning_field-error", "edit").await;
     assert!(problem.to_lowercase().contains("edit"), "{problem}");
     assert!(text_of(&c, "#problems").await.contains("problem"));
     // The input is kept.

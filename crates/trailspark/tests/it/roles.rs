@@ -22,7 +22,15 @@ enum Need {
 
 #[tokio::test]
 async fn every_route_checks_the_role_the_contract_gives_it() {
-    let t = setup("roles", Opts::default()).await;
+    // Without a metrics token `/metrics` is public (the other service tests set one).
+    let t = setup(
+        "roles",
+        Opts {
+            env: vec![("TRAILSPARK_METRICS_TOKEN".into(), String::new())],
+            ..Opts::default()
+        },
+    )
+    .await;
     let admin = create_token(&t.config, "admin", &["--role", "admin"]).await;
     let editor = create_token(&t.config, "editor", &["--role", "editor"]).await;
     let viewer = create_token(&t.config, "viewer", &["--role", "viewer"]).await;

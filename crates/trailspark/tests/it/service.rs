@@ -103,9 +103,13 @@ fn base_env(org: &sfsim::RunningOrg) -> Vec<(String, String)> {
         ("TRAILSPARK_PAUSE_RECHECK_MS".into(), "300".into()),
         ("TRAILSPARK_RETRY_BASE_MS".into(), "200".into()),
         ("TRAILSPARK_SHUTDOWN_GRACE_MS".into(), "3000".into()),
+        ("TRAILSPARK_METRICS_TOKEN".into(), METRICS_TOKEN.into()),
         ("RUST_LOG".into(), "info,server=debug".into()),
     ]
 }
+
+/// The services started here protect `/metrics` with this token.
+pub const METRICS_TOKEN: &str = "metrics-token-for-tests";
 
 /// Runs `trailspark token create` and returns the secret.
 pub async fn create_token(config: &Path, name: &str, role_args: &[&str]) -> String {
@@ -274,16 +278,30 @@ impl Service {
             .await
     }
 
-    /// The `/metrics` exposition text.
+    /// The `/metrics` exposition text (with the metrics token).
     pub async fn metrics(&self) -> String {
-        self.http
+        let r = self
+            .http
             .get(self.url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
             .send()
             .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
+            .expect("metrics");
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.expect("text")
+    }
+
+    /// The `/metrics` text once it holds `needle`: the store's figures in it are read in
+    /// the background every few seconds, so a change shows after the next read.
+    pub async fn metrics_with(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.metrics().await;
+            if text.contains(needle) || std::time::Instant::now() > deadline {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Every delivery in the log (follows cursors).
@@ -499,8 +517,11 @@ async fn ingest_case(t: Setup) {
         .await;
     assert_eq!(page["items"], json!([]));
 
-    // Metrics count it.
-    let text = t.svc.metrics().await;
+    // Metrics count it; they need the metrics token this service was started with.
+    let text = t
+        .svc
+        .metrics_with("trailspark_deliveries{outcome=\"updated\"} 1\n")
+        .await;
     assert!(
         text.contains("trailspark_evaluations_accepted_total 1\n"),
         "{text}"
@@ -509,6 +530,21 @@ async fn ingest_case(t: Setup) {
         text.contains("trailspark_deliveries{outcome=\"updated\"} 1\n"),
         "{text}"
     );
+    for line in [
+        "trailspark_accept_to_written_seconds_count{destination=\"salesforce\"} 1\n",
+        "# TYPE trailspark_salesforce_call_duration_seconds histogram\n",
+        "# TYPE trailspark_database_size_bytes gauge\n",
+    ] {
+        assert!(text.contains(line), "{line} missing in {text}");
+    }
+    for auth in [None, Some("Bearer wrong-token")] {
+        let mut req = t.svc.http.get(t.svc.url("/metrics"));
+        if let Some(a) = auth {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
+        let r = req.send().await.expect("metrics");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+    }
     assert!(
         text.contains("trailspark_salesforce_calls_total{integration=\"sim\",kind=\"composite\"}"),
         "{text}"
@@ -905,7 +941,10 @@ condition = { kind = "required_when", field = "Title", when_field = "TrailSpark_
         d["attempts"], 1,
         "a permanent failure is not retried by itself"
     );
-    let text = t.svc.metrics().await;
+    let text = t
+        .svc
+        .metrics_with("trailspark_deliveries{outcome=\"failed\"} 1\n")
+        .await;
     assert!(
         text.contains(
             "trailspark_delivery_errors_total{code=\"FIELD_CUSTOM_VALIDATION_EXCEPTION\"} 1\n"
