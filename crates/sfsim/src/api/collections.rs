@@ -24,28 +24,10 @@ pub(super) fn collections_write(ctx: &mut Ctx<'_>, req: &Req, creating: bool) ->
     } else {
         CallKind::CollectionsUpdate
     };
-    let body = match body_object(req, kind) {
-        Ok(m) => m,
+    let (records, all_or_none) = match collection_body(req, kind) {
+        Ok(b) => b,
         Err(r) => return r,
     };
-    let Some(Value::Array(records)) = body.get("records") else {
-        return err(
-            400,
-            kind,
-            "INVALID_FIELD",
-            "No records to process: the request must contain a records array",
-        );
-    };
-    if records.len() > COLLECTION_MAX_RECORDS {
-        return err(
-            400,
-            kind,
-            "EXCEEDED_ID_LIMIT",
-            format!("record limit reached. cannot submit more than {COLLECTION_MAX_RECORDS} records into this call"),
-        )
-        .records(records.len());
-    }
-    let all_or_none = bool_param(body.get("allOrNone"));
     let wctx = write_ctx(req);
     let mark = ctx.undo.mark();
     let mut results: Vec<Result<String, (Option<String>, Vec<RecordError>)>> =
@@ -185,28 +167,10 @@ pub(super) fn collections_upsert(ctx: &mut Ctx<'_>, req: &Req, obj: &str, field:
         );
     }
     let field = fdef.name.clone();
-    let body = match body_object(req, kind) {
-        Ok(m) => m,
+    let (records, all_or_none) = match collection_body(req, kind) {
+        Ok(b) => b,
         Err(r) => return r,
     };
-    let Some(Value::Array(records)) = body.get("records") else {
-        return err(
-            400,
-            kind,
-            "INVALID_FIELD",
-            "No records to process: the request must contain a records array",
-        );
-    };
-    if records.len() > COLLECTION_MAX_RECORDS {
-        return err(
-            400,
-            kind,
-            "EXCEEDED_ID_LIMIT",
-            format!("record limit reached. cannot submit more than {COLLECTION_MAX_RECORDS} records into this call"),
-        )
-        .records(records.len());
-    }
-    let all_or_none = bool_param(body.get("allOrNone"));
     let wctx = write_ctx(req);
     let mark = ctx.undo.mark();
     // A key given twice in one request fails every record that gives it.
@@ -415,4 +379,29 @@ pub(super) fn collections_retrieve(ctx: &Ctx<'_>, req: &Req, obj: &str) -> Resp 
         .collect();
     let n = out.iter().filter(|v| !v.is_null()).count();
     Resp::json(200, kind, Value::Array(out)).records(n)
+}
+
+/// A collection request's `records` (at most 200) and `allOrNone`, or Salesforce's answer
+/// to a body without them or with too many.
+fn collection_body(req: &Req, kind: CallKind) -> Result<(&[Value], bool), Resp> {
+    let body = body_object(req, kind)?;
+    let all_or_none = bool_param(body.get("allOrNone"));
+    let Some(Value::Array(records)) = body.get("records") else {
+        return Err(err(
+            400,
+            kind,
+            "INVALID_FIELD",
+            "No records to process: the request must contain a records array",
+        ));
+    };
+    if records.len() > COLLECTION_MAX_RECORDS {
+        return Err(err(
+            400,
+            kind,
+            "EXCEEDED_ID_LIMIT",
+            format!("record limit reached. cannot submit more than {COLLECTION_MAX_RECORDS} records into this call"),
+        )
+        .records(records.len()));
+    }
+    Ok((records, all_or_none))
 }
