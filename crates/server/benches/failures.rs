@@ -18,6 +18,9 @@
 //! Prints the figures and rewrites its section of `docs/benchmarks.md`.
 //! Run: `cargo bench -p server --profile dev --bench failures` (about 3 minutes).
 
+#[path = "support/doc_section.rs"]
+mod doc_section;
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -628,9 +631,8 @@ async fn main() -> Result<()> {
     );
     b.stop().await;
 
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
-    let old = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let recorded = recorded_lone_median(&old).unwrap_or_else(|| "not recorded".into());
+    let recorded =
+        recorded_lone_median(&doc_section::read()).unwrap_or_else(|| "not recorded".into());
     let mut s = String::new();
     let _ = writeln!(s, "{SECTION_START}");
     let _ = writeln!(s, "## Failures: outage, throttling, row locks, flood\n");
@@ -788,22 +790,6 @@ async fn main() -> Result<()> {
         None,
     );
     let _ = writeln!(s, "{SECTION_END}");
-    let new = match (old.find(SECTION_START), old.find(SECTION_END)) {
-        (Some(a), Some(e)) if e > a => format!(
-            "{}{}{}",
-            &old[..a],
-            s.trim_end(),
-            &old[e + SECTION_END.len()..]
-        ),
-        _ => match old.find("<!-- service:end -->") {
-            Some(at) => {
-                let at = at + "<!-- service:end -->".len();
-                format!("{}\n{}{}", &old[..at], s.trim_end(), &old[at..])
-            }
-            None => format!("{}\n{}", old.trim_end(), s),
-        },
-    };
-    std::fs::write(&path, new)?;
-    println!("{s}");
+    doc_section::write(SECTION_START, SECTION_END, &s)?;
     Ok(())
 }

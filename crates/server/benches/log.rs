@@ -16,6 +16,9 @@
 //! Run: `eval "$(scripts/start-postgres.sh)"; cargo bench -p server --profile dev --bench log`
 //! (`BENCH_LOG_ENTRIES=N` sets the count, default 1,000,000).
 
+#[path = "support/doc_section.rs"]
+mod doc_section;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -471,18 +474,6 @@ async fn main() -> Result<()> {
     );
     let _ = writeln!(section, "\n{NOTE}");
     let _ = writeln!(section, "{SECTION_END}");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
-    let old = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let new = match (old.find(SECTION_START), old.find(SECTION_END)) {
-        (Some(a), Some(b)) if b > a => format!(
-            "{}{}{}",
-            &old[..a],
-            section.trim_end(),
-            &old[b + SECTION_END.len()..]
-        ),
-        _ => format!("{}\n\n{}", old.trim_end(), section),
-    };
-    std::fs::write(&path, new)?;
-    println!("{section}");
+    doc_section::write(SECTION_START, SECTION_END, &section)?;
     Ok(())
 }

@@ -10,6 +10,9 @@
 //! Prints the figures and rewrites its section of `docs/benchmarks.md`. Linux only.
 //! Run: `cargo bench -p server --profile dev --bench memory`
 
+#[path = "support/doc_section.rs"]
+mod doc_section;
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,19 +193,7 @@ fn report() -> Result<()> {
         let _ = writeln!(section, "| {name} | {after:.0} | {before:.0} | {base:.0} |");
     }
     let _ = writeln!(section, "{SECTION_END}");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks.md");
-    let old = std::fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".into());
-    let new = match (old.find(SECTION_START), old.find(SECTION_END)) {
-        (Some(a), Some(b)) if b > a => format!(
-            "{}{}{}",
-            &old[..a],
-            section.trim_end(),
-            &old[b + SECTION_END.len()..]
-        ),
-        _ => format!("{}\n\n{}", old.trim_end(), section),
-    };
-    std::fs::write(&path, new)?;
-    println!("{section}");
+    doc_section::write(SECTION_START, SECTION_END, &section)?;
     Ok(())
 }
 
