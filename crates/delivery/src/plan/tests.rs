@@ -812,12 +812,23 @@ mod person_key {
             let fields = om
                 .fields()
                 .cloned()
-                .map(|f| if f.name == KEY { crate::FieldMeta { length: 20, ..f } } else { f })
+                .map(|f| {
+                    if f.name == KEY {
+                        crate::FieldMeta { length: 20, ..f }
+                    } else {
+                        f
+                    }
+                })
                 .collect();
             *om = ObjectMeta::new(fields);
         }
         let long = format!("{}@{}.com", "a".repeat(10), "b".repeat(10));
-        let p = plan(&[ev("e1", &long, "hot", T)], &Lookup::default(), &creating(), &m);
+        let p = plan(
+            &[ev("e1", &long, "hot", T)],
+            &Lookup::default(),
+            &creating(),
+            &m,
+        );
         assert!(!p.writes[0].fields.contains_key(KEY));
     }
 

@@ -170,7 +170,10 @@ account_field = "TrailSpark_Propensity__c"
         assert_eq!(s.worker.concurrency, 4);
         assert_eq!(s.http.header_timeout_ms, 5_000);
         assert_eq!(s.http.max_connections, 200);
-        assert_eq!(s.http.idle_timeout_ms, HttpSettings::default().idle_timeout_ms);
+        assert_eq!(
+            s.http.idle_timeout_ms,
+            HttpSettings::default().idle_timeout_ms
+        );
         let i = &c.integrations["production"];
         assert_eq!(
             i.auth,

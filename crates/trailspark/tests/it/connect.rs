@@ -893,7 +893,11 @@ async fn a_connection_whose_refresh_tokens_rotate_keeps_delivering_across_a_rest
     .await;
     ingest(&b, "rot-3", &people[2].0).await;
     wait_outcome(&b, "rot-3", "updated").await;
-    assert_eq!(org.auth().refresh_tokens().len(), live, "still one live token");
+    assert_eq!(
+        org.auth().refresh_tokens().len(),
+        live,
+        "still one live token"
+    );
 }
 
 async fn ingest(b: &Browser, id: &str, email: &str) {
